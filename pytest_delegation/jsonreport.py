@@ -1,0 +1,74 @@
+"""The JSON report (SPEC "JSON report, version 1"), written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import tempfile
+from typing import Any
+
+from pytest_delegation.results import RunReport
+
+
+def report_data(report: RunReport) -> dict[str, Any]:
+    plan = report.plan
+    tasks_plan = {}
+    for task_id, task in plan.tasks.items():
+        result = report.tasks.get(task_id)
+        tasks_plan[task_id] = {
+            "role": task.role,
+            "description": task.description,
+            "files": list(task.files),
+            "depends_on": list(task.depends_on),
+            "resources": list(task.resources),
+            "wave": plan.wave_of(task_id),
+            "tests": sorted(result.tests) if result else [],
+        }
+    tasks = {}
+    for task_id, result in report.tasks.items():
+        entry: dict[str, Any] = {
+            "status": result.status,
+            "attempts": result.attempts,
+            "duration": round(result.duration, 3),
+            "tests": dict(result.tests),
+            "executed_files": list(result.executed_files),
+        }
+        if result.blocked_by:
+            entry["blocked_by"] = result.blocked_by
+        tasks[task_id] = entry
+    data: dict[str, Any] = {
+        "version": 1,
+        "plan": {
+            "path": report.plan_path,
+            "max_parallel": plan.max_parallel,
+            "shared": list(plan.shared),
+            "waves": [list(wave) for wave in plan.waves],
+            "tasks": tasks_plan,
+        },
+        "tasks": tasks,
+        "untagged": dict(report.untagged),
+        "findings": [finding.to_json() for finding in report.findings],
+        "summary": report.summary(),
+    }
+    return data
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a complete file or leave the old one: readers never see half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_json(report: RunReport, path: Path) -> None:
+    write_atomic(path, json.dumps(report_data(report), indent=2, default=str) + "\n")

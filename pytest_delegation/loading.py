@@ -1,0 +1,68 @@
+"""Getting the plan a run uses: the hook, the YAML file, or one inferred from the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+import re
+
+import pytest
+
+from pytest_delegation.errors import PlanError
+from pytest_delegation.options import Settings
+from pytest_delegation.options import plan_path
+from pytest_delegation.plan import Plan
+from pytest_delegation.plan import Task
+from pytest_delegation.plan import load_plan
+from pytest_delegation.waves import compute_waves
+
+
+AUTO = "auto"
+
+
+def configured_plan(config: pytest.Config, settings: Settings) -> Plan:
+    """The plan of this run, amended by hooks, validated, with its waves; else UsageError."""
+    path = plan_path(config, settings)
+    try:
+        plan = config.hook.pytest_delegation_load_plan(config=config, path=path)
+        if plan is None:
+            if not path.exists():
+                raise pytest.UsageError(missing_plan(path))
+            plan = load_plan(path)
+        elif not isinstance(plan, Plan):
+            raise pytest.UsageError(
+                "pytest_delegation_load_plan returned "
+                f"{type(plan).__name__}; return a pytest_delegation.Plan or None"
+            )
+        return finish(config, plan)
+    except PlanError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def finish(config: pytest.Config, plan: Plan) -> Plan:
+    config.hook.pytest_delegation_modify_plan(config=config, plan=plan)
+    plan.freeze(compute_waves(plan))
+    return plan
+
+
+def missing_plan(path: Path) -> str:
+    return (
+        f"no delegation plan: looked for {path}.\n"
+        "  Write one (see the README's 'plan format'), point --delegation-plan at it,\n"
+        "  or try --delegation-plan=auto: one task per test module, all in one wave."
+    )
+
+
+def infer_plan(test_files: Iterable[str], rootdir: Path) -> Plan:
+    """One task per test module, all in one wave: a start for a suite without a plan."""
+    plan = Plan(path=rootdir / "delegation.yaml")
+    taken: set[str] = set()
+    for file in sorted(set(test_files)):
+        base = re.sub(r"[^a-z0-9]+", "-", file.rsplit(".", 1)[0].lower()).strip("-") or "tests"
+        task_id, n = base, 2
+        while task_id in taken:
+            task_id, n = f"{base}-{n}", n + 1
+        taken.add(task_id)
+        plan.add_task(Task(id=task_id, role="test-module", tests=("/" + file,)))
+    plan.max_parallel = max(plan.max_parallel, len(plan.tasks))
+    return plan

@@ -1,0 +1,143 @@
+"""Command-line and ini options: parsing, validation, resolution (CLI, ini, default)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pytest_delegation.errors import did_you_mean
+
+
+CHECKS = ("isolation", "order", "boundaries")
+REPORT_TYPES = ("term", "json", "markdown", "html")
+NOT_YET = ("markdown", "html")
+DEFAULT_JSON = "delegation-report.json"
+
+
+def report_type(value: str) -> tuple[str, str | None]:
+    kind, sep, dest = value.partition(":")
+    if kind not in REPORT_TYPES:
+        raise argparse.ArgumentTypeError(
+            f"unknown report type '{kind}'{did_you_mean(kind, REPORT_TYPES)} "
+            "(use term, json[:PATH])"
+        )
+    if kind in NOT_YET:
+        raise argparse.ArgumentTypeError(
+            f"'{kind}' reports are not available in this version; use term or json[:PATH]"
+        )
+    if kind == "term":
+        if sep:
+            raise argparse.ArgumentTypeError("the term report takes no destination")
+        return kind, None
+    if sep and not dest:
+        raise argparse.ArgumentTypeError(f"'{kind}:' needs a file name after the colon")
+    return kind, dest or DEFAULT_JSON
+
+
+def workers_type(value: str) -> str:
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not a number of workers or 'auto'"
+        ) from None
+    if number < 0:
+        raise argparse.ArgumentTypeError("the number of workers can't be negative")
+    return str(number)
+
+
+def checks_type(value: str) -> tuple[str, ...]:
+    words = [w.strip() for w in value.split(",") if w.strip()]
+    if words in (["all"], []):
+        return CHECKS
+    if words == ["none"]:
+        return ()
+    for word in words:
+        if word not in CHECKS:
+            raise argparse.ArgumentTypeError(
+                f"unknown check '{word}'{did_you_mean(word, (*CHECKS, 'all', 'none'))} "
+                f"(use a comma list of {', '.join(CHECKS)}, or all, or none)"
+            )
+    return tuple(dict.fromkeys(words))
+
+
+def fail_on_type(value: str) -> str:
+    if value not in ("error", "warning", "never"):
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not a level{did_you_mean(value, ('error', 'warning', 'never'))} "
+            "(use error, warning or never)"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    reports: tuple[tuple[str, str | None], ...]
+    plan: str | None  # None: the default file; "auto": infer one
+    plan_from_ini: bool
+    workers: str
+    checks: tuple[str, ...]
+    fail_on: str
+    task: str | None
+    ignore: tuple[str, ...]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.reports)
+
+
+def _ini(config: pytest.Config, name: str) -> str:
+    value = config.getini(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _from_ini(config: pytest.Config, name: str, parse: object, default: str) -> object:
+    """Validate an ini value the way its option's `type=` would, as a usage error."""
+    raw = _ini(config, name) or default
+    try:
+        return parse(raw)  # type: ignore[operator]
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"ini option {name} = {raw}: {exc}") from None
+
+
+def resolve(config: pytest.Config) -> Settings:
+    opt = config.option
+    raw_reports = opt.delegation_report or []
+    reports = tuple(dict.fromkeys(raw_reports))
+    plan_cli = opt.delegation_plan
+    plan_ini = _ini(config, "delegation_plan")
+    workers = opt.delegation_workers or _from_ini(
+        config, "delegation_workers", workers_type, "auto"
+    )
+    checks = (
+        opt.delegation_check
+        if opt.delegation_check is not None
+        else _from_ini(config, "delegation_check", checks_type, "all")
+    )
+    fail_on = opt.delegation_fail_on or _from_ini(
+        config, "delegation_fail_on", fail_on_type, "error"
+    )
+    return Settings(
+        reports=reports,
+        plan=plan_cli or plan_ini or None,
+        plan_from_ini=bool(plan_ini and not plan_cli),
+        workers=str(workers),
+        checks=tuple(checks),  # type: ignore[arg-type]
+        fail_on=str(fail_on),
+        task=opt.delegation_task,
+        ignore=tuple(config.getini("delegation_ignore")),
+    )
+
+
+def plan_path(config: pytest.Config, settings: Settings) -> Path:
+    """Where the plan is: CLI paths are relative to the invocation folder, ini ones to the ini."""
+    if settings.plan is None:
+        return config.rootpath / "delegation.yaml"
+    if settings.plan_from_ini and config.inipath is not None:
+        return (config.inipath.parent / settings.plan).resolve()
+    return (config.invocation_params.dir / settings.plan).resolve()

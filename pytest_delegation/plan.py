@@ -1,0 +1,314 @@
+"""The delegation plan: what it holds and how a YAML file (or a dict) becomes one.
+
+Validation collects every problem before giving up, because a user fixing a plan one
+error per run is a user who stops using the tool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+import re
+from typing import Any
+
+from pytest_delegation.errors import PlanError
+from pytest_delegation.errors import PlanProblem
+from pytest_delegation.errors import did_you_mean
+from pytest_delegation.source import Map
+from pytest_delegation.source import Node
+from pytest_delegation.source import Scalar
+from pytest_delegation.source import Seq
+from pytest_delegation.source import from_python
+from pytest_delegation.source import read_yaml
+from pytest_delegation.source import type_name
+
+
+DEFAULT_MAX_PARALLEL = 4
+TASK_ID = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+KNOWN_ROLES = (
+    "code-writer",
+    "test-runner",
+    "documentation",
+    "research",
+    "code-reviewer",
+    "security",
+)
+VERIFICATION_ROLES = frozenset({"test-runner", "code-reviewer", "security"})
+PLAN_KEYS = ("version", "max_parallel", "shared", "tasks")
+TASK_KEYS = (
+    "role",
+    "description",
+    "files",
+    "tests",
+    "depends_on",
+    "resources",
+    "wave",
+    "no_tests",
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of delegated work: the files it owns and the tests that verify it."""
+
+    id: str
+    role: str = ""
+    description: str = ""
+    files: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    wave: int | None = None
+    no_tests: str | None = None
+    line: int | None = None
+    # line of each dependency entry and of 'wave', so graph errors can point at them
+    positions: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def verifies(self) -> bool:
+        return self.role in VERIFICATION_ROLES
+
+
+@dataclass(eq=False)
+class Plan:
+    """A plan; hooks may amend it until the run starts, then it is frozen."""
+
+    path: Path
+    tasks: dict[str, Task] = field(default_factory=dict)
+    max_parallel: int = DEFAULT_MAX_PARALLEL
+    shared: tuple[str, ...] = ()
+    version: int = 1
+    lines: dict[str, int] = field(default_factory=dict)
+    waves: tuple[tuple[str, ...], ...] = ()
+    _frozen: bool = field(default=False, repr=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"the delegation plan is read-only once the run starts ({name})")
+        super().__setattr__(name, value)
+
+    @property
+    def base(self) -> Path:
+        """Patterns in the plan are relative to this folder."""
+        return self.path.parent
+
+    def add_task(self, task: Task) -> None:
+        if self._frozen:
+            raise AttributeError("the delegation plan is read-only once the run starts")
+        self.tasks[task.id] = task
+
+    def freeze(self, waves: tuple[tuple[str, ...], ...]) -> None:
+        self.waves = waves
+        object.__setattr__(self, "tasks", _ReadOnlyDict(self.tasks))
+        object.__setattr__(self, "_frozen", True)
+
+    def wave_of(self, task_id: str) -> int:
+        for number, wave in enumerate(self.waves, start=1):
+            if task_id in wave:
+                return number
+        raise KeyError(task_id)
+
+    def line_of(self, task_id: str | None) -> int | None:
+        if task_id is None:
+            return None
+        task = self.tasks.get(task_id)
+        return task.line if task else None
+
+
+class _ReadOnlyDict(dict[str, Task]):
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("the delegation plan is read-only once the run starts")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+
+def load_plan(path: Path) -> Plan:
+    """Read and validate a plan file; raise PlanError listing every problem."""
+    source = path.name
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PlanError([PlanProblem(str(path), None, _missing_hint(path))]) from None
+    except IsADirectoryError:
+        raise PlanError([PlanProblem(str(path), None, "is a folder, not a plan file")]) from None
+    except OSError as exc:
+        raise PlanError([PlanProblem(str(path), None, f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise PlanError(
+            [PlanProblem(source, line, "is not UTF-8 text; save it as UTF-8")]
+        ) from None
+    tree, problems = read_yaml(text, source)
+    if tree is None:
+        raise PlanError(problems)
+    return build_plan(tree, path, problems)
+
+
+def plan_from_dict(data: Mapping[str, Any], path: Path) -> Plan:
+    """Build a plan from plain data (for ``pytest_delegation_load_plan`` implementations)."""
+    return build_plan(from_python(data), path, [])
+
+
+def _missing_hint(path: Path) -> str:
+    return (
+        f"no delegation plan here (looked for {path}); write one (see the README's "
+        "'plan format'), point --delegation-plan at it, or set the ini option delegation_plan"
+    )
+
+
+def build_plan(tree: Node, path: Path, problems: list[PlanProblem]) -> Plan:
+    builder = _Builder(path.name, problems)
+    plan = builder.plan(tree, path)
+    if builder.problems:
+        raise PlanError(builder.problems)
+    return plan
+
+
+class _Builder:
+    def __init__(self, source: str, problems: list[PlanProblem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+
+    def problem(self, line: int | None, message: str) -> None:
+        self.problems.append(PlanProblem(self.source, line, message))
+
+    def plan(self, tree: Node, path: Path) -> Plan:
+        plan = Plan(path=path)
+        if not isinstance(tree, Map):
+            self.problem(
+                tree.line, f"the plan must be a mapping with 'tasks:', not {type_name(tree)}"
+            )
+            return plan
+        for key, key_line, value in self.known_keys(tree, PLAN_KEYS, "in the plan"):
+            plan.lines[key] = value.line or key_line or 0
+            if key == "version":
+                if self.integer(value, "version") is not None and value.value != 1:
+                    self.problem(value.line, f"unsupported plan version {value.value!r}; use 1")  # type: ignore[union-attr]
+            elif key == "max_parallel":
+                number = self.integer(value, "max_parallel", minimum=1)
+                if number is not None:
+                    plan.max_parallel = number
+            elif key == "shared":
+                plan.shared = self.patterns(value, "shared")
+            elif key == "tasks":
+                self.tasks(value, plan)
+        if "tasks" not in tree.items:
+            self.problem(tree.line, "the plan has no 'tasks:'; add a mapping of task ids to tasks")
+        return plan
+
+    def known_keys(
+        self, node: Map, allowed: tuple[str, ...], where: str
+    ) -> Iterator[tuple[str, int | None, Node]]:
+        for key, (key_line, value) in node.items.items():
+            if key in allowed:
+                yield key, key_line, value
+            else:
+                self.problem(
+                    key_line,
+                    f"unknown key '{key}' {where}{did_you_mean(key, allowed)}"
+                    + ("" if did_you_mean(key, allowed) else f" (known: {', '.join(allowed)})"),
+                )
+
+    def integer(self, node: Node, name: str, minimum: int | None = None) -> int | None:
+        value = node.value if isinstance(node, Scalar) else None
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.problem(node.line, f"'{name}' must be an integer, not {type_name(node)}")
+            return None
+        if minimum is not None and value < minimum:
+            self.problem(node.line, f"'{name}' must be at least {minimum}, not {value}")
+            return None
+        return value
+
+    def text(self, node: Node, name: str) -> str | None:
+        if isinstance(node, Scalar) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, Scalar) and isinstance(node.value, (int, float)) and name != "task id":
+            return str(node.value)
+        self.problem(node.line, f"'{name}' must be text, not {type_name(node)}")
+        return None
+
+    def strings(self, node: Node, name: str) -> list[tuple[str, int | None]]:
+        """A list of strings; a single string is accepted as a list of one."""
+        if isinstance(node, Scalar) and node.value is None:
+            return []
+        items = node.items if isinstance(node, Seq) else [node]
+        result = []
+        for item in items:
+            if isinstance(item, Scalar) and isinstance(item.value, str) and item.value.strip():
+                result.append((item.value.strip(), item.line))
+            else:
+                shown = (
+                    "an empty string"
+                    if isinstance(item, Scalar) and item.value == ""
+                    else (type_name(item))
+                )
+                self.problem(item.line, f"every entry of '{name}' must be text, not {shown}")
+        return result
+
+    def patterns(self, node: Node, name: str) -> tuple[str, ...]:
+        from pytest_delegation.patterns import pattern_problem
+
+        result = []
+        for pattern, line in self.strings(node, name):
+            problem = pattern_problem(pattern)
+            if problem:
+                self.problem(line, f"'{name}' pattern '{pattern}' {problem}")
+            else:
+                result.append(pattern)
+        return tuple(result)
+
+    def tasks(self, node: Node, plan: Plan) -> None:
+        if not isinstance(node, Map):
+            self.problem(
+                node.line, f"'tasks' must be a mapping of task ids, not {type_name(node)}"
+            )
+            return
+        if not node.items:
+            self.problem(node.line, "'tasks' is empty; a plan needs at least one task")
+        for task_id, (key_line, value) in node.items.items():
+            if not TASK_ID.match(task_id):
+                self.problem(
+                    key_line,
+                    f"task id '{task_id}' must be lowercase words joined by '-' or '_' "
+                    f"(like '{_suggest_id(task_id)}')",
+                )
+                continue
+            task = self.task(task_id, key_line, value)
+            if task is not None:
+                plan.tasks[task_id] = task
+
+    def task(self, task_id: str, line: int | None, node: Node) -> Task | None:
+        if isinstance(node, Scalar) and node.value is None:
+            return Task(id=task_id, line=line)
+        if not isinstance(node, Map):
+            self.problem(
+                node.line, f"task '{task_id}' must be a mapping of its keys, not {type_name(node)}"
+            )
+            return None
+        values: dict[str, Any] = {}
+        positions: dict[str, int] = {}
+        for key, key_line, value in self.known_keys(node, TASK_KEYS, f"in task '{task_id}'"):
+            positions[key] = value.line or key_line or 0
+            if key in ("role", "description", "no_tests"):
+                values[key] = self.text(value, key)
+            elif key in ("files", "tests"):
+                values[key] = self.patterns(value, key)
+            elif key in ("depends_on", "resources"):
+                entries = self.strings(value, key)
+                values[key] = tuple(dict.fromkeys(text for text, _ in entries))
+                for text, entry_line in entries:
+                    positions.setdefault(f"{key}:{text}", entry_line or positions[key])
+            elif key == "wave":
+                values[key] = self.integer(value, "wave", minimum=1)
+        values = {key: value for key, value in values.items() if value is not None}
+        return Task(id=task_id, line=line, positions=positions, **values)
+
+
+def _suggest_id(name: str) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", name)
+    return "-".join(word.lower() for word in words) or "my-task"

@@ -1,0 +1,107 @@
+"""pytest entry point: options, hooks, marker and fixtures. The work is in DelegationSession."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_delegation import options
+
+
+if TYPE_CHECKING:
+    from pytest_delegation.plan import Plan
+    from pytest_delegation.plan import Task
+
+
+@pytest.hookimpl
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_delegation import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("delegation", "delegation plan and wave execution")
+    group.addoption(
+        "--delegation-report",
+        action="append",
+        nargs="?",
+        const=("term", None),
+        type=options.report_type,
+        dest="delegation_report",
+        metavar="TYPE[:DEST]",
+        help="Check the delegation plan against this run and report: term (default), "
+        "json[:PATH]. Repeatable.",
+    )
+    group.addoption(
+        "--delegation-plan",
+        dest="delegation_plan",
+        metavar="PATH",
+        help="The plan file (default: delegation.yaml in rootdir).",
+    )
+    group.addoption(
+        "--delegation-workers",
+        dest="delegation_workers",
+        type=options.workers_type,
+        metavar="N|auto",
+        help="Task workers at once; 0 runs the tests in this process in wave order.",
+    )
+    group.addoption(
+        "--delegation-check",
+        dest="delegation_check",
+        type=options.checks_type,
+        metavar="LIST",
+        help="Comma list of isolation, order, boundaries; all (default) or none.",
+    )
+    group.addoption(
+        "--delegation-fail-on",
+        dest="delegation_fail_on",
+        type=options.fail_on_type,
+        metavar="LEVEL",
+        help="Which findings fail the session: error (default), warning or never.",
+    )
+    group.addoption(
+        "--delegation-task",
+        dest="delegation_task",
+        metavar="ID",
+        help="Run and report one task alone (CI sharding).",
+    )
+    parser.addini("delegation_plan", "The delegation plan file, relative to the ini file.")
+    parser.addini("delegation_workers", "Task workers at once (N, auto or 0).")
+    parser.addini("delegation_check", "Checks to run: isolation, order, boundaries, all, none.")
+    parser.addini("delegation_fail_on", "Which findings fail the session: error, warning, never.")
+    parser.addini(
+        "delegation_ignore",
+        "Findings to silence: rule ids, or rule:task.",
+        type="linelist",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "task(id): the delegation task this test verifies (pytest-delegation)"
+    )
+    if not config.option.delegation_report:
+        return
+    from pytest_delegation.session import DelegationSession
+
+    settings = options.resolve(config)
+    session = DelegationSession(config, settings)
+    config.pluginmanager.register(session, DelegationSession.name)
+
+
+@pytest.fixture(scope="session")
+def delegation_plan(pytestconfig: pytest.Config) -> Plan:
+    """The loaded plan, read-only: tasks, waves, shared files."""
+    from pytest_delegation.session import plan_for_fixture
+
+    return plan_for_fixture(pytestconfig)
+
+
+@pytest.fixture
+def delegation_task(request: pytest.FixtureRequest, delegation_plan: Plan) -> Task:
+    """The task of the requesting test."""
+    from pytest_delegation.session import task_for_fixture
+
+    return task_for_fixture(request, delegation_plan)

@@ -1,0 +1,194 @@
+"""The static delegation rules: what can be told from the plan and the collection alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import combinations
+
+from pytest_delegation.findings import WARNING
+from pytest_delegation.findings import Finding
+from pytest_delegation.mapping import Assignment
+from pytest_delegation.mapping import TestRef
+from pytest_delegation.patterns import PatternSet
+from pytest_delegation.patterns import Tree
+from pytest_delegation.plan import Plan
+from pytest_delegation.waves import transitive_dependencies
+
+
+@dataclass(frozen=True)
+class Context:
+    plan: Plan
+    tree: Tree
+    assignment: Assignment | None = None
+    refs: Mapping[str, TestRef] | None = None
+    complete_collection: bool = True  # False when args or --lf narrowed what was collected
+
+
+def static_findings(ctx: Context) -> list[Finding]:
+    findings = [
+        *file_conflicts(ctx.plan, ctx.tree),
+        *resource_conflicts(ctx.plan),
+        *verification_before_implementation(ctx.plan),
+        *wave_overload(ctx.plan),
+    ]
+    if ctx.assignment is not None:
+        if ctx.complete_collection:
+            findings.extend(unverified_tasks(ctx.plan, ctx.assignment))
+        findings.extend(test_findings(ctx.assignment, ctx.refs or {}))
+    return findings
+
+
+def file_conflicts(plan: Plan, tree: Tree) -> Iterator[Finding]:
+    """Same-wave tasks that claim one file: in the tree, by literal path, or literal-in-glob."""
+    sets = {task_id: PatternSet(task.files) for task_id, task in plan.tasks.items()}
+    for wave in plan.waves:
+        claiming = [task_id for task_id in wave if sets[task_id]]
+        if len(claiming) < 2:
+            continue
+        overlaps: dict[tuple[str, str], set[str]] = {}
+        owners: dict[str, list[str]] = {}
+        for task_id in claiming:
+            for path in sets[task_id].matching(tree):
+                owners.setdefault(path, []).append(task_id)
+            for path in sets[task_id].literals:
+                if path not in tree.files:  # planned but not written yet
+                    owners.setdefault(path, []).append(task_id)
+        for path, tasks in owners.items():
+            for pair in combinations(sorted(set(tasks)), 2):
+                overlaps.setdefault(pair, set()).add(path)
+        for a, b in combinations(claiming, 2):
+            for one, other in ((a, b), (b, a)):
+                for path in sets[one].literals:
+                    if sets[other].matches(path):
+                        overlaps.setdefault(tuple(sorted((one, other))), set()).add(path)  # type: ignore[arg-type]
+        for (a, b), paths in sorted(overlaps.items()):
+            shown = sorted(paths)
+            more = f" and {len(shown) - 1} more" if len(shown) > 1 else ""
+            yield Finding(
+                "file-conflict",
+                f"tasks '{a}' and '{b}' of wave {plan.wave_of(a)} both claim {shown[0]}{more}",
+                fix=(
+                    "give each file to one task, or make one task depend on the other "
+                    "so they run in different waves"
+                ),
+                task=a,
+                other_task=b,
+                file=shown[0],
+                line=plan.tasks[a].positions.get("files", plan.tasks[a].line),
+                extra={"files": shown},
+            )
+
+
+def resource_conflicts(plan: Plan) -> Iterator[Finding]:
+    for wave in plan.waves:
+        users: dict[str, list[str]] = {}
+        for task_id in wave:
+            for resource in plan.tasks[task_id].resources:
+                users.setdefault(resource, []).append(task_id)
+        for resource, tasks in sorted(users.items()):
+            for a, b in combinations(tasks, 2):
+                yield Finding(
+                    "resource-conflict",
+                    f"tasks '{a}' and '{b}' of wave {plan.wave_of(a)} both use the resource "
+                    f"'{resource}'",
+                    fix="make one depend on the other, or give each its own resource",
+                    task=a,
+                    other_task=b,
+                    line=plan.tasks[a].positions.get("resources", plan.tasks[a].line),
+                    extra={"resource": resource},
+                )
+
+
+def verification_before_implementation(plan: Plan) -> Iterator[Finding]:
+    for task in plan.tasks.values():
+        if not task.verifies:
+            continue
+        if not task.depends_on:
+            yield Finding(
+                "verification-before-implementation",
+                f"'{task.id}' is a {task.role} task but depends on nothing, so it would "
+                "verify work that is not done yet",
+                fix=f"add the tasks it verifies to depends_on of '{task.id}'",
+                task=task.id,
+                line=task.line,
+            )
+            continue
+        deps = transitive_dependencies(plan.tasks, task.id)
+        wave = plan.wave_of(task.id)
+        for other in plan.waves[wave - 1]:
+            peer = plan.tasks[other]
+            if other != task.id and peer.role == "code-writer" and other not in deps:
+                yield Finding(
+                    "verification-before-implementation",
+                    f"'{task.id}' ({task.role}) runs in wave {wave} beside '{other}', "
+                    "code that is still being written",
+                    fix=f"add '{other}' to depends_on of '{task.id}', or ignore this rule "
+                    f"for '{task.id}' if it does not verify that work",
+                    task=task.id,
+                    other_task=other,
+                    line=task.line,
+                )
+
+
+def wave_overload(plan: Plan) -> Iterator[Finding]:
+    for number, wave in enumerate(plan.waves, start=1):
+        if len(wave) > plan.max_parallel:
+            yield Finding(
+                "wave-overload",
+                f"wave {number} holds {len(wave)} tasks, more than max_parallel "
+                f"({plan.max_parallel}); they cannot all run at once",
+                fix="raise max_parallel, or chain some tasks with depends_on",
+                line=plan.lines.get("max_parallel"),
+                extra={"wave": number},
+            )
+
+
+def unverified_tasks(plan: Plan, assignment: Assignment) -> Iterator[Finding]:
+    for task_id, task in plan.tasks.items():
+        if assignment.by_task.get(task_id):
+            continue
+        if task.no_tests:
+            yield Finding(
+                "unverified-task",
+                f"task '{task_id}' has no tests: {task.no_tests}",
+                severity=WARNING,
+                task=task_id,
+                line=task.line,
+            )
+        else:
+            yield Finding(
+                "unverified-task",
+                f"task '{task_id}' has no tests, so nothing verifies it on its own",
+                fix=f'mark its tests with @pytest.mark.task("{task_id}"), add "tests:" '
+                'selectors, or say why with "no_tests: <reason>"',
+                task=task_id,
+                line=task.line,
+            )
+
+
+def test_findings(assignment: Assignment, refs: Mapping[str, TestRef]) -> Iterator[Finding]:
+    for nodeid, tasks in assignment.ambiguous.items():
+        ref = refs.get(nodeid)
+        yield Finding(
+            "ambiguous-test",
+            f"{nodeid} belongs to {len(tasks)} tasks: {', '.join(tasks)}; it runs with "
+            f"'{tasks[0]}'",
+            fix="narrow the tests: selectors, or mark the test with the one task it verifies",
+            task=tasks[0],
+            other_task=tasks[1],
+            test=nodeid,
+            file=ref.path if ref else None,
+            line=ref.line if ref else None,
+        )
+    for nodeid in assignment.untagged:
+        ref = refs.get(nodeid)
+        yield Finding(
+            "untagged-test",
+            f"{nodeid} belongs to no task; it still runs, after the last wave",
+            fix='mark it with @pytest.mark.task("<id>") or add it to a task\'s tests:',
+            test=nodeid,
+            file=ref.path if ref else None,
+            line=ref.line if ref else None,
+        )

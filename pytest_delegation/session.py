@@ -1,0 +1,390 @@
+"""DelegationSession: the plugin object registered when --delegation-report is given.
+
+It maps the collected tests to tasks, orders them by wave, runs the static rules, keeps
+the outcome of every test per task, and hands one RunReport to the output formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import time
+
+import pytest
+
+from pytest_delegation.errors import did_you_mean
+from pytest_delegation.findings import Finding
+from pytest_delegation.findings import fails
+from pytest_delegation.findings import is_ignored
+from pytest_delegation.findings import parse_ignores
+from pytest_delegation.jsonreport import write_json
+from pytest_delegation.loading import AUTO
+from pytest_delegation.loading import configured_plan
+from pytest_delegation.loading import finish
+from pytest_delegation.loading import infer_plan
+from pytest_delegation.mapping import Assignment
+from pytest_delegation.mapping import Selectors
+from pytest_delegation.mapping import TestRef
+from pytest_delegation.mapping import assign
+from pytest_delegation.mapping import plan_folder
+from pytest_delegation.options import Settings
+from pytest_delegation.patterns import Tree
+from pytest_delegation.plan import Plan
+from pytest_delegation.plan import Task
+from pytest_delegation.results import RunReport
+from pytest_delegation.results import TaskResult
+from pytest_delegation.results import task_status
+from pytest_delegation.results import test_outcome
+from pytest_delegation.rules import Context
+from pytest_delegation.rules import static_findings
+from pytest_delegation.terminal import render
+from pytest_delegation.waves import transitive_dependencies
+
+
+plan_key = pytest.StashKey[Plan]()
+
+
+class DelegationSession:
+    name = "delegation-session"
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.ignores, problems = parse_ignores(settings.ignore)
+        if problems:
+            raise pytest.UsageError("\n".join(problems))
+        if settings.workers not in ("0", "auto"):
+            raise pytest.UsageError(
+                f"--delegation-workers={settings.workers}: isolated task workers are not "
+                "available in this version; use --delegation-workers=0 (in-process, wave order)"
+            )
+        self.plan: Plan | None = None
+        if settings.plan != AUTO:
+            self.plan = configured_plan(config, settings)
+            self._check_task_option(self.plan)
+        self.rootdir = config.rootpath
+        self.started = time.perf_counter()
+        self.assignment: Assignment | None = None
+        self.refs: dict[str, TestRef] = {}
+        self.findings: list[Finding] = []
+        self.results: dict[str, TaskResult] = {}
+        self.untagged: dict[str, str] = {}
+        self.rank: dict[str, tuple[int, int]] = {}  # task -> (wave, position)
+        self.failed: set[str] = set()
+        self.blocked: dict[str, str | None] = {}
+        self.current_wave: int | None = None
+        self.report: RunReport | None = None
+
+    # -- collection ----------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> object:
+        # map the full collection, before -k, -m and --lf narrow it: a task whose tests
+        # are merely deselected is not an unverified task
+        self.map_items(items)
+        return (yield)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.assignment is None or self.plan is None:
+            return
+        items = session.items
+        if self.settings.task:
+            keep = [
+                i for i in items if self.assignment.task_of.get(i.nodeid) == self.settings.task
+            ]
+            dropped = [
+                i for i in items if self.assignment.task_of.get(i.nodeid) != self.settings.task
+            ]
+            if dropped:
+                self.config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+        # wave order wins over any reordering before (pytest-randomly, --ff): stable sort
+        last = (len(self.plan.waves) + 1, 0)
+        task_of = self.assignment.task_of
+        rank = self.rank
+        items.sort(key=lambda item: rank.get(task_of.get(item.nodeid, ""), last))
+        for item in items:
+            result = self.results.get(task_of.get(item.nodeid, ""))
+            if result is not None:
+                result.collected += 1
+
+    def map_items(self, items: Sequence[pytest.Item]) -> None:
+        refs = [self._ref(item) for item in items]
+        if self.plan is None:
+            self.plan = finish(self.config, infer_plan((r.path for r in refs), self.rootdir))
+        plan = self.plan
+        self._check_markers(refs, items, plan)
+        self.assignment = assign(refs, plan, plan_folder(plan, self.rootdir))
+        self.rank = {
+            task_id: (number, position)
+            for number, wave in enumerate(plan.waves, start=1)
+            for position, task_id in enumerate(wave)
+        }
+        wanted = set(self.assignment.untagged) | set(self.assignment.ambiguous)
+        self.refs = {
+            ref.nodeid: TestRef(ref.nodeid, ref.path, ref.marked, _line(item))
+            for ref, item in zip(refs, items, strict=True)
+            if ref.nodeid in wanted
+        }
+        self.results = {task_id: TaskResult() for task_id in plan.tasks}
+        if self.settings.task:
+            self.results = {self.settings.task: self.results[self.settings.task]}
+        context = Context(
+            plan=plan,
+            tree=Tree(plan.base),
+            assignment=self.assignment,
+            refs=self.refs,
+            complete_collection=self._complete_collection(),
+        )
+        for finding in static_findings(context):
+            self.add_finding(finding)
+
+    def _ref(self, item: pytest.Item) -> TestRef:
+        nodeid = item.nodeid
+        marked: tuple[str, ...] = ()
+        closest = None
+        for node, mark in item.iter_markers_with_node("task"):
+            if closest is None:
+                closest = node
+            elif node is not closest:
+                break
+            marked += tuple(mark.args) if mark.args else (None,)  # type: ignore[arg-type]
+        return TestRef(nodeid, nodeid.split("::", 1)[0], marked)
+
+    def _check_markers(
+        self, refs: Sequence[TestRef], items: Sequence[pytest.Item], plan: Plan
+    ) -> None:
+        problems = []
+        for ref, item in zip(refs, items, strict=True):
+            for task_id in ref.marked:
+                if isinstance(task_id, str) and task_id in plan.tasks:
+                    continue
+                where = f"{ref.path}:{_line(item) or '?'}: {ref.nodeid}"
+                if not isinstance(task_id, str):
+                    problems.append(
+                        f"{where}: @pytest.mark.task needs a task id, like "
+                        '@pytest.mark.task("user-model")'
+                    )
+                else:
+                    problems.append(
+                        f"{where}: @pytest.mark.task({task_id!r}) names no task of the plan"
+                        f"{did_you_mean(task_id, plan.tasks)}"
+                    )
+        if problems:
+            shown = problems[:50]
+            if len(problems) > 50:
+                shown.append(f"... and {len(problems) - 50} more")
+            raise pytest.UsageError(
+                "tests marked with unknown delegation tasks:\n  " + "\n  ".join(shown)
+            )
+
+    def _complete_collection(self) -> bool:
+        """Did this run collect the whole suite, so that a task without tests has none?"""
+        if self.settings.task:
+            return False
+        lf = self.config.pluginmanager.get_plugin("lfplugin")
+        if lf is not None and getattr(lf, "_skipped_files", 0):
+            return False
+        if self.config.args_source != pytest.Config.ArgsSource.ARGS:
+            return True
+        root = self.rootdir.resolve()
+        testpaths = {(self.rootdir / p).resolve() for p in self.config.getini("testpaths")}
+        for arg in self.config.args:
+            path = (self.config.invocation_params.dir / arg.split("::")[0]).resolve()
+            if "::" in arg or not (path == root or path in root.parents or path in testpaths):
+                return False
+        return True
+
+    def add_finding(self, finding: Finding) -> None:
+        if is_ignored(finding, self.ignores):
+            return
+        self.findings.append(finding)
+        self.config.hook.pytest_delegation_finding(config=self.config, finding=finding)
+
+    def _check_task_option(self, plan: Plan) -> None:
+        task = self.settings.task
+        if task and task not in plan.tasks:
+            raise pytest.UsageError(
+                f"--delegation-task={task}: no such task in {plan.path.name}"
+                f"{did_you_mean(task, plan.tasks)}"
+            )
+
+    # -- running (in this process, in wave order) -----------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+        assert self.assignment is not None
+        task = self.assignment.task_of.get(item.nodeid)
+        wave = self.rank[task][0] if task else None
+        if wave != self.current_wave:
+            self._finish_wave()
+            self.current_wave = wave
+            if wave is not None:
+                self.config.hook.pytest_delegation_wave_started(config=self.config, wave=wave)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        assert self.assignment is not None and self.plan is not None
+        task = self.assignment.task_of.get(item.nodeid)
+        if task is None:
+            return
+        if task not in self.blocked:
+            self.blocked[task] = self._failed_dependency(task)
+        culprit = self.blocked[task]
+        if culprit is not None:
+            pytest.skip(f"blocked: task '{task}' depends on '{culprit}', which failed")
+
+    def _failed_dependency(self, task: str) -> str | None:
+        assert self.plan is not None
+        deps = transitive_dependencies(self.plan.tasks, task)
+        failed = sorted(deps & self.failed, key=lambda t: self.rank.get(t, (0, 0)))
+        return failed[0] if failed else None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        assert self.assignment is not None
+        nodeid = report.nodeid
+        task = self.assignment.task_of.get(nodeid)
+        result = self.results.get(task) if task else None
+        tests = result.tests if result is not None else self.untagged
+        outcome = test_outcome(
+            tests.get(nodeid), report.when, report.outcome, hasattr(report, "wasxfail")
+        )
+        if outcome is not None:
+            tests[nodeid] = outcome
+        if result is not None:
+            result.duration += report.duration
+            if outcome in ("failed", "error") and task is not None:
+                self.failed.add(task)
+
+    def _finish_wave(self) -> None:
+        if self.current_wave is None or self.plan is None:
+            return
+        wave = self.plan.waves[self.current_wave - 1]
+        for task in wave:
+            self._settle(task)
+        results = {task: self.results[task] for task in wave if task in self.results}
+        self.config.hook.pytest_delegation_wave_finished(
+            config=self.config, wave=self.current_wave, results=results
+        )
+
+    def _settle(self, task: str) -> None:
+        result = self.results.get(task)
+        if result is None:
+            return
+        culprit = self.blocked.get(task)
+        if culprit is not None:
+            result.status, result.blocked_by, result.attempts = "blocked", culprit, 0
+        else:
+            result.status = task_status(result.tests.values())
+            result.attempts = 1 if result.tests else 0
+
+    # -- the end --------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.assignment is None or self.plan is None:
+            return
+        self._finish_wave()
+        self.current_wave = None
+        for task in self.results:
+            self._settle(task)
+        collect_only = bool(self.config.option.collectonly)
+        report = RunReport(
+            plan=self.plan,
+            plan_path=self._plan_label(),
+            tasks=self.results,
+            findings=self.findings,
+            untagged=self.untagged,
+            duration=time.perf_counter() - self.started,
+            mode="in-process",
+            checks=(),
+            skipped_checks=self.settings.checks,
+            collect_only=collect_only,
+        )
+        bad_tasks = any(r.status in ("failed", "blocked", "error") for r in self.results.values())
+        report.failed = bad_tasks or fails(self.findings, self.settings.fail_on)
+        self.report = report
+        self.config.hook.pytest_delegation_report(config=self.config, report=report)
+        for kind, dest in self.settings.reports:
+            if kind == "json" and dest:
+                write_json(report, self.config.invocation_params.dir / dest)
+        if report.failed and session.exitstatus in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.NO_TESTS_COLLECTED,
+        ):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _plan_label(self) -> str:
+        assert self.plan is not None
+        if self.settings.plan == AUTO:
+            return AUTO
+        try:
+            return self.plan.path.resolve().relative_to(self.rootdir.resolve()).as_posix()
+        except ValueError:
+            return self.plan.path.as_posix()
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.report is not None and ("term", None) in self.settings.reports:
+            render(self.report, terminalreporter, self.config.get_verbosity())
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        if self.plan is None:
+            return ["delegation: plan inferred from the tests (one task per module)"]
+        return [
+            f"delegation: {self._plan_label()}, {len(self.plan.tasks)} tasks in "
+            f"{len(self.plan.waves)} waves, in-process"
+        ]
+
+
+def _line(item: pytest.Item) -> int | None:
+    try:
+        line = item.location[1]
+    except Exception:  # a plugin's item with a broken reportinfo must not stop the run
+        return None
+    return line + 1 if isinstance(line, int) else None
+
+
+# -- fixtures -------------------------------------------------------------------------
+
+
+def plan_for_fixture(config: pytest.Config) -> Plan:
+    session = config.pluginmanager.get_plugin(DelegationSession.name)
+    if isinstance(session, DelegationSession) and session.plan is not None:
+        return session.plan
+    if plan_key not in config.stash:
+        from pytest_delegation.options import resolve
+
+        settings = resolve(config)
+        if settings.plan == AUTO:
+            pytest.fail("delegation_plan: an 'auto' plan exists only with --delegation-report")
+        try:
+            config.stash[plan_key] = configured_plan(config, settings)
+        except pytest.UsageError as exc:
+            pytest.fail(f"delegation_plan: {exc}", pytrace=False)
+    return config.stash[plan_key]
+
+
+def task_for_fixture(request: pytest.FixtureRequest, plan: Plan) -> Task:
+    item = request.node
+    session = request.config.pluginmanager.get_plugin(DelegationSession.name)
+    task_id: str | None = None
+    if isinstance(session, DelegationSession) and session.assignment is not None:
+        task_id = session.assignment.task_of.get(item.nodeid)
+    else:
+        mark = item.get_closest_marker("task")
+        if mark is not None and mark.args:
+            task_id = mark.args[0]
+        else:
+            nodeid = item.nodeid
+            ref = TestRef(nodeid, nodeid.split("::", 1)[0])
+            found = Selectors(plan, plan_folder(plan, request.config.rootpath)).tasks_for(ref)
+            task_id = found[0] if found else None
+    if task_id is None or task_id not in plan.tasks:
+        pytest.fail(
+            f"delegation_task: {item.nodeid} belongs to no task of the plan; mark it with "
+            '@pytest.mark.task("<id>") or add it to a task\'s tests:',
+            pytrace=False,
+        )
+    return plan.tasks[task_id]

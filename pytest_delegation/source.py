@@ -1,0 +1,205 @@
+"""YAML (or plain Python data) to a small tree that remembers the line of every node.
+
+PyYAML's ``safe_load`` forgets positions and silently keeps the last of two duplicate
+keys; plan errors must point at a line and duplicates must be reported, so the plan is
+read with ``yaml.compose`` and walked here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Union
+
+import yaml
+
+from pytest_delegation.errors import PlanProblem
+
+
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+
+@dataclass
+class Scalar:
+    value: object
+    line: int | None
+
+
+@dataclass
+class Seq:
+    items: list[Node]
+    line: int | None
+
+
+@dataclass
+class Map:
+    # key text -> (key line, value node); insertion order is the document's order
+    items: dict[str, tuple[int | None, Node]] = field(default_factory=dict)
+    line: int | None = None
+
+
+Node = Union[Scalar, Seq, Map]  # noqa: UP007 (a runtime alias: 3.10 has no | on classes here)
+
+
+def type_name(node: Node) -> str:
+    if isinstance(node, Map):
+        return "a mapping"
+    if isinstance(node, Seq):
+        return "a list"
+    value = node.value
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[PlanProblem] = []
+        self.count = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def problem(self, line: int | None, message: str) -> None:
+        self.problems.append(PlanProblem(self.source, line, message))
+
+    def walk(self, node: yaml.Node, depth: int) -> Node:
+        self.count += 1
+        line = node.start_mark.line + 1
+        if self.count > MAX_NODES or depth > MAX_DEPTH:
+            raise _TooBig(line)
+        if isinstance(node, yaml.MappingNode):
+            return self.walk_map(node, line, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return Seq([self.walk(child, depth + 1) for child in node.value], line)
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.problem(line, f"cannot read this value: {_describe(exc)}")
+            value = None
+        return Scalar(value, line)
+
+    def walk_map(self, node: yaml.MappingNode, line: int, depth: int) -> Map:
+        result = Map(line=line)
+        merged: dict[str, tuple[int | None, Node]] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.merge(merged, value_node, depth)
+                continue
+            key = self.walk(key_node, depth + 1)
+            if not isinstance(key, Scalar) or key.value is None:
+                self.problem(key_line, "a key must be a plain name")
+                continue
+            text = str(key.value)
+            if isinstance(key.value, bool):
+                # `yes:`/`no:`/`on:` are booleans in YAML 1.1; the user meant the word
+                text = key_node.value if isinstance(key_node.value, str) else text
+            if text in result.items:
+                first = result.items[text][0]
+                self.problem(
+                    key_line,
+                    f"duplicate key '{text}' (first defined on line {first}); "
+                    "YAML keeps only one of them: merge the two entries",
+                )
+                continue
+            result.items[text] = (key_line, self.walk(value_node, depth + 1))
+        for key, entry in merged.items():
+            result.items.setdefault(key, entry)
+        return result
+
+    def merge(self, into: dict[str, tuple[int | None, Node]], node: yaml.Node, depth: int) -> None:
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for source in sources:
+            walked = self.walk(source, depth + 1)
+            if not isinstance(walked, Map):
+                self.problem(walked.line, "'<<' can only merge mappings")
+                continue
+            for key, entry in walked.items.items():
+                into.setdefault(key, entry)
+
+
+class _TooBig(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def _describe(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None)
+    context = getattr(exc, "context", None)
+    text = " ".join(str(part) for part in (context, problem) if part) or str(exc)
+    return text.replace("\n", " ")
+
+
+def read_yaml(text: str, source: str) -> tuple[Node | None, list[PlanProblem]]:
+    """Parse one YAML document; return its tree (or None) and every problem found."""
+    reader = _Reader(source)
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        return None, [PlanProblem(source, line, f"invalid YAML: {_describe(exc)}")]
+    except yaml.YAMLError as exc:
+        return None, [PlanProblem(source, None, f"invalid YAML: {_describe(exc)}")]
+    except RecursionError:
+        return None, [PlanProblem(source, None, "invalid YAML: nested too deeply")]
+    documents = [node for node in nodes if node is not None]
+    if not documents:
+        return None, [PlanProblem(source, None, "the plan is empty; it needs at least 'tasks:'")]
+    if len(documents) > 1:
+        line = documents[1].start_mark.line + 1
+        return None, [
+            PlanProblem(
+                source, line, "the plan holds several YAML documents; keep one (drop '---')"
+            )
+        ]
+    try:
+        tree = reader.walk(documents[0], 0)
+    except _TooBig as exc:
+        return None, [
+            PlanProblem(
+                source,
+                exc.line,
+                "the plan is nested too deeply or expands too far (recursive or repeated "
+                "aliases?); write the values out",
+            )
+        ]
+    return tree, reader.problems
+
+
+def from_python(data: object) -> Node:
+    """Wrap plain Python data (from a hook) in the same tree, without line numbers."""
+    return _from_python(data, 0)
+
+
+def _from_python(data: object, depth: int) -> Node:
+    if depth > MAX_DEPTH:
+        return Scalar("<nested too deeply>", None)
+    if isinstance(data, Mapping):
+        result = Map()
+        for key, value in data.items():
+            result.items[str(key)] = (None, _from_python(value, depth + 1))
+        return result
+    if isinstance(data, (list, tuple)):
+        return Seq([_from_python(item, depth + 1) for item in data], None)
+    return Scalar(data, None)
+
+
+def plain(node: Node) -> Any:
+    """The tree back as plain Python data (for messages and tests)."""
+    if isinstance(node, Map):
+        return {key: plain(value) for key, (_, value) in node.items.items()}
+    if isinstance(node, Seq):
+        return [plain(item) for item in node.items]
+    return node.value

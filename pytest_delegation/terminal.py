@@ -1,0 +1,185 @@
+"""The terminal report: header, a table per wave, findings by severity, one verdict line.
+
+Everything fits 80 columns; `-q` keeps only the verdict, `-v` adds each task's files and
+every finding (the default shows the first few per rule). Colour follows pytest's
+``--color`` and ``NO_COLOR`` through the terminal writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Iterator
+import textwrap
+
+import pytest
+
+from pytest_delegation.findings import ERROR
+from pytest_delegation.findings import WARNING
+from pytest_delegation.findings import Finding
+from pytest_delegation.results import RunReport
+from pytest_delegation.results import TaskResult
+
+
+WIDTH = 80
+PER_RULE = 5
+STATUS_MARKUP = {
+    "passed": {"green": True},
+    "failed": {"red": True, "bold": True},
+    "error": {"red": True, "bold": True},
+    "blocked": {"yellow": True, "bold": True},
+    "flaky": {"yellow": True},
+    "skipped": {"yellow": True},
+    "not-run": {},
+}
+
+
+def render(report: RunReport, tr: pytest.TerminalReporter, verbosity: int) -> None:
+    if verbosity < 0:
+        tr.write_line(verdict(report), **verdict_markup(report))
+        return
+    tr.write_sep("=", "delegation report", bold=True)
+    for line in header(report):
+        tr.write_line(line)
+    for number, wave in enumerate(report.plan.waves, start=1):
+        shown = [task for task in wave if task in report.tasks]
+        if not shown:
+            continue
+        tr.write_line("")
+        tr.write_line(f"wave {number}", bold=True)
+        tr.write_line(table_head(report.collect_only))
+        for task in shown:
+            result = report.tasks[task]
+            text, status = table_row(report, task, result)
+            tr.write(text)
+            if status:
+                label = status.upper() if status != "not-run" else "not run"
+                tr.write(label, **STATUS_MARKUP[status])
+            tr.write_line("")
+            if verbosity > 0:
+                for line in task_details(report, task, result):
+                    tr.write_line(line)
+    if report.untagged:
+        counts = _counts(report.untagged.values())
+        tr.write_line("")
+        tr.write_line(
+            f"untagged: {len(report.untagged)} tests ({counts}), run after the last wave"
+        )
+    for severity, title in ((ERROR, "errors"), (WARNING, "warnings")):
+        findings = [f for f in report.findings if f.severity == severity]
+        if not findings:
+            continue
+        tr.write_line("")
+        markup = {"red": True} if severity == ERROR else {"yellow": True}
+        tr.write_line(f"{title} ({len(findings)})", bold=True, **markup)
+        for line, is_rule in finding_lines(findings, verbosity):
+            tr.write_line(line, **(markup if is_rule else {}))
+    tr.write_line("")
+    tr.write_line(verdict(report), **verdict_markup(report))
+
+
+def header(report: RunReport) -> list[str]:
+    plan = report.plan
+    lines = [
+        f"plan {report.plan_path}: {len(plan.tasks)} tasks in {len(plan.waves)} waves, "
+        f"max_parallel {plan.max_parallel}"
+    ]
+    if report.collect_only:
+        lines.append("collect only: the waves and the static findings; nothing ran")
+    else:
+        mode = f"mode: {report.mode}"
+        if report.skipped_checks:
+            mode += f"; not checked here: {', '.join(report.skipped_checks)} (they need workers)"
+        lines.extend(_wrap(mode, ""))
+    if report.seed is not None:
+        lines.append(f"seed: {report.seed}")
+    return lines
+
+
+def table_head(collect_only: bool) -> str:
+    if collect_only:
+        return f"  {'task':<24} {'role':<15} {'tests':>5}"
+    return f"  {'task':<24} {'role':<15} {'tests':>5} {'pass':>5} {'fail':>5} {'time':>7}  status"
+
+
+def table_row(report: RunReport, task: str, result: TaskResult) -> tuple[str, str]:
+    role = report.plan.tasks[task].role or "-"
+    tests = max(result.collected, len(result.tests))
+    name = _fit(task, 24)
+    if report.collect_only:
+        return f"  {name:<24} {_fit(role, 15):<15} {tests:>5}", ""
+    passed = result.count("passed", "xfailed")
+    failed = result.count("failed", "error", "xpassed")
+    time = f"{result.duration:.2f}s"
+    return (
+        f"  {name:<24} {_fit(role, 15):<15} {tests:>5} {passed:>5} {failed:>5} {time:>7}  ",
+        result.status,
+    )
+
+
+def task_details(report: RunReport, task_id: str, result: TaskResult) -> Iterator[str]:
+    task = report.plan.tasks[task_id]
+    if task.files:
+        yield from _wrap("files: " + ", ".join(task.files), "      ")
+    if task.depends_on:
+        yield from _wrap("depends on: " + ", ".join(task.depends_on), "      ")
+    if result.blocked_by:
+        yield f"      blocked by: {result.blocked_by}"
+
+
+def finding_lines(findings: list[Finding], verbosity: int) -> Iterator[tuple[str, bool]]:
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_rule.setdefault(finding.rule, []).append(finding)
+    for rule, group in by_rule.items():
+        limit = len(group) if verbosity > 0 else PER_RULE
+        for finding in group[:limit]:
+            yield f"  {rule}: {_fit(finding.where(), WIDTH - len(rule) - 4)}", True
+            for line in _wrap(finding.message, "    "):
+                yield line, False
+            if finding.fix:
+                for line in _wrap("fix: " + finding.fix, "    "):
+                    yield line, False
+        if len(group) > limit:
+            yield f"  ... and {len(group) - limit} more {rule} (-v shows all)", False
+
+
+def verdict(report: RunReport) -> str:
+    word = "FAILED" if report.failed else "OK"
+    if report.collect_only:
+        parts = [f"{len(report.tasks)} tasks in {len(report.plan.waves)} waves"]
+    else:
+        counts: dict[str, int] = {}
+        for result in report.tasks.values():
+            counts[result.status] = counts.get(result.status, 0) + 1
+        order = ("passed", "failed", "blocked", "error", "flaky", "skipped", "not-run")
+        parts = [f"{counts[s]} {s.replace('-', ' ')}" for s in order if counts.get(s)]
+        parts = [", ".join(parts) + (" tasks" if parts else "no tasks")]
+    parts.append(f"{report.errors} error{'s' * (report.errors != 1)}")
+    parts.append(f"{report.warnings} warning{'s' * (report.warnings != 1)}")
+    return f"delegation: {word}: " + "; ".join(parts)
+
+
+def verdict_markup(report: RunReport) -> dict[str, bool]:
+    return {"red": True, "bold": True} if report.failed else {"green": True, "bold": True}
+
+
+def _counts(outcomes: Iterable[str]) -> str:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + "  ",
+        break_long_words=True,
+        break_on_hyphens=False,
+    ) or [indent]
