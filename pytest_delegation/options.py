@@ -19,6 +19,12 @@ DEFAULT_JSON = "delegation-report.json"
 
 def report_type(value: str) -> tuple[str, str | None]:
     kind, sep, dest = value.partition(":")
+    if kind not in REPORT_TYPES and ("/" in value or "." in value or "::" in value):
+        # `pytest --delegation-report tests/` : the optional value swallowed a path
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not a report type; it looks like a test path, which the option "
+            "took as its value: write --delegation-report=term, or put paths first"
+        )
     if kind not in REPORT_TYPES:
         raise argparse.ArgumentTypeError(
             f"unknown report type '{kind}'{did_you_mean(kind, REPORT_TYPES)} "

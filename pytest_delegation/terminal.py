@@ -146,17 +146,19 @@ def finding_lines(findings: list[Finding], verbosity: int) -> Iterator[tuple[str
 def verdict(report: RunReport) -> str:
     word = "FAILED" if report.failed else "OK"
     if report.collect_only:
-        parts = [f"{len(report.tasks)} tasks in {len(report.plan.waves)} waves"]
+        tasks = f"{len(report.tasks)} tasks in {len(report.plan.waves)} waves, nothing run"
     else:
         counts: dict[str, int] = {}
         for result in report.tasks.values():
             counts[result.status] = counts.get(result.status, 0) + 1
         order = ("passed", "failed", "blocked", "error", "flaky", "skipped", "not-run")
-        parts = [f"{counts[s]} {s.replace('-', ' ')}" for s in order if counts.get(s)]
-        parts = [", ".join(parts) + (" tasks" if parts else "no tasks")]
-    parts.append(f"{report.errors} error{'s' * (report.errors != 1)}")
-    parts.append(f"{report.warnings} warning{'s' * (report.warnings != 1)}")
-    return f"delegation: {word}: " + "; ".join(parts)
+        tasks = "tasks " + (
+            ", ".join(f"{counts[s]} {s.replace('-', ' ')}" for s in order if counts.get(s))
+            or "none"
+        )
+    errors = f"{report.errors} error{'s' * (report.errors != 1)}"
+    warnings = f"{report.warnings} warning{'s' * (report.warnings != 1)}"
+    return f"delegation {word}: {tasks}; {errors}, {warnings}"
 
 
 def verdict_markup(report: RunReport) -> dict[str, bool]:

@@ -1,0 +1,1 @@
+"""The shop's models. One module per model, each written by its own task."""

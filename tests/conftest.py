@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+
+
+pytest_plugins = ["pytester"]
+
+SHOP_PLAN = """\
+version: 1
+shared: [shop/contracts.py]
+tasks:
+  user-model:
+    role: code-writer
+    files: [shop/user.py]
+  product-model:
+    role: code-writer
+    files: [shop/product.py]
+  order-model:
+    role: code-writer
+    files: [shop/order.py]
+    depends_on: [user-model, product-model]
+  review:
+    role: code-reviewer
+    depends_on: [order-model]
+    tests: [tests/test_review.py]
+"""
+
+SHOP_TESTS = {
+    "tests/test_models.py": """\
+import pytest
+
+@pytest.mark.task("order-model")
+def test_order():
+    pass
+
+@pytest.mark.task("user-model")
+def test_user():
+    pass
+
+@pytest.mark.task("product-model")
+class TestProduct:
+    def test_price(self):
+        pass
+
+    def test_stock(self):
+        pass
+""",
+    "tests/test_review.py": """\
+def test_review():
+    pass
+""",
+}
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester whose inner runs are deterministic unless a test opts into pytest-randomly."""
+    # set after pytester's own set-up, which clears PYTEST_ADDOPTS
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    return pytester
+
+
+@pytest.fixture
+def shop(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A small project: a plan of four tasks in three waves and passing tests."""
+    pytester.makefile(".yaml", delegation=SHOP_PLAN)
+    pytester.makeini("[pytest]\n")
+    for path, source in SHOP_TESTS.items():
+        target = pytester.path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source)
+    return pytester
