@@ -112,7 +112,8 @@ def assign(refs: Iterable[TestRef], plan: Plan, plan_dir: str) -> Assignment:
     order = {task_id: n for n, task_id in enumerate(_plan_order(plan))}
     result = Assignment(by_task={task_id: [] for task_id in plan.tasks})
     for ref in refs:
-        claims: Sequence[str] = ref.marked or selectors.tasks_for(ref)
+        # one id marked twice on a test (two decorators, or task("a", "a")) is one task
+        claims: Sequence[str] = tuple(dict.fromkeys(ref.marked)) or selectors.tasks_for(ref)
         if not claims:
             result.untagged.append(ref.nodeid)
             continue

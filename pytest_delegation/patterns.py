@@ -62,6 +62,21 @@ def literal(pattern: str) -> str | None:
     return path or None
 
 
+def _for_spec(pattern: str) -> str:
+    """gitignore has no './': `./x` means the plan's folder, as the anchored `/x` does.
+
+    `literal` already reads it so; without this, `./a.py` matched `a.py` alone but
+    nothing once the same task also had a glob.
+    """
+    bang = "!" if pattern.startswith("!") else ""
+    body = pattern[len(bang) :]
+    if not body.startswith("./"):
+        return pattern
+    while body.startswith("./"):
+        body = body[2:]
+    return f"{bang}/{body}"
+
+
 class PatternSet:
     """The patterns of one task (or of `shared`), in order, so negation works."""
 
@@ -76,7 +91,7 @@ class PatternSet:
 
     @cached_property
     def spec(self) -> pathspec.GitIgnoreSpec:
-        return pathspec.GitIgnoreSpec.from_lines(self.patterns)
+        return pathspec.GitIgnoreSpec.from_lines(_for_spec(p) for p in self.patterns)
 
     def __bool__(self) -> bool:
         return bool(self.patterns)

@@ -122,7 +122,8 @@ class _ReadOnlyDict(dict[str, Task]):
     def _refuse(self, *args: object, **kwargs: object) -> None:
         raise TypeError("the delegation plan is read-only once the run starts")
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    # `|=` is dict's C-level update: it bypasses `update`, so it is refused by name too
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
 
 
 def load_plan(path: Path) -> Plan:
@@ -165,6 +166,11 @@ def build_plan(tree: Node, path: Path, problems: list[PlanProblem]) -> Plan:
     builder = _Builder(path.name, problems)
     plan = builder.plan(tree, path)
     if builder.problems:
+        # the run stops here, so list the graph problems (unknown dependency, cycle) too:
+        # a user should see every problem at once, not one kind per run
+        from pytest_delegation.waves import graph_problems
+
+        builder.problems.extend(graph_problems(plan.tasks, path.name, known=builder.task_ids))
         raise PlanError(builder.problems)
     return plan
 
@@ -173,6 +179,7 @@ class _Builder:
     def __init__(self, source: str, problems: list[PlanProblem]) -> None:
         self.source = source
         self.problems = list(problems)
+        self.task_ids: set[str] = set()  # every id under 'tasks:', valid or not
 
     def problem(self, line: int | None, message: str) -> None:
         self.problems.append(PlanProblem(self.source, line, message))
@@ -187,8 +194,9 @@ class _Builder:
         for key, key_line, value in self.known_keys(tree, PLAN_KEYS, "in the plan"):
             plan.lines[key] = value.line or key_line or 0
             if key == "version":
-                if self.integer(value, "version") is not None and value.value != 1:
-                    self.problem(value.line, f"unsupported plan version {value.value!r}; use 1")  # type: ignore[union-attr]
+                version = self.integer(value, "version")
+                if version is not None and version != 1:
+                    self.problem(value.line, f"unsupported plan version {version!r}; use 1")
             elif key == "max_parallel":
                 number = self.integer(value, "max_parallel", minimum=1)
                 if number is not None:
@@ -271,7 +279,8 @@ class _Builder:
         if not node.items:
             self.problem(node.line, "'tasks' is empty; a plan needs at least one task")
         for task_id, (key_line, value) in node.items.items():
-            if not TASK_ID.match(task_id):
+            self.task_ids.add(task_id)
+            if not TASK_ID.fullmatch(task_id):  # match's '$' accepts a final newline
                 self.problem(
                     key_line,
                     f"task id '{task_id}' must be lowercase words joined by '-' or '_' "

@@ -87,6 +87,11 @@ class _Reader:
         except yaml.YAMLError as exc:
             self.problem(line, f"cannot read this value: {_describe(exc)}")
             value = None
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            # PyYAML's scalar constructors raise plain errors for values their resolver or
+            # an explicit tag sent them: `2020-13-45` (a date), `!!int x`, `!!bool maybe`
+            self.problem(line, f"cannot read this value: {type(exc).__name__}: {exc}")
+            value = None
         return Scalar(value, line)
 
     def walk_map(self, node: yaml.MappingNode, line: int, depth: int) -> Map:
@@ -114,8 +119,8 @@ class _Reader:
                 )
                 continue
             result.items[text] = (key_line, self.walk(value_node, depth + 1))
-        for key, entry in merged.items():
-            result.items.setdefault(key, entry)
+        for name, entry in merged.items():
+            result.items.setdefault(name, entry)
         return result
 
     def merge(self, into: dict[str, tuple[int | None, Node]], node: yaml.Node, depth: int) -> None:

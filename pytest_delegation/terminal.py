@@ -61,9 +61,8 @@ def render(report: RunReport, tr: pytest.TerminalReporter, verbosity: int) -> No
     if report.untagged:
         counts = _counts(report.untagged.values())
         tr.write_line("")
-        tr.write_line(
-            f"untagged: {len(report.untagged)} tests ({counts}), run after the last wave"
-        )
+        n = len(report.untagged)
+        tr.write_line(f"untagged: {n} test{'s' * (n != 1)} ({counts}), run after the last wave")
     for severity, title in ((ERROR, "errors"), (WARNING, "warnings")):
         findings = [f for f in report.findings if f.severity == severity]
         if not findings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Mapping
 
 from pytest_delegation.errors import PlanError
@@ -42,11 +43,14 @@ def compute_waves(plan: Plan) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(sorted(layer)) for layer in layers if layer)
 
 
-def graph_problems(tasks: Mapping[str, Task], source: str) -> list[PlanProblem]:
+def graph_problems(
+    tasks: Mapping[str, Task], source: str, known: Collection[str] = ()
+) -> list[PlanProblem]:
+    """Unknown dependencies and cycles; `known` ids exist but were dropped as invalid."""
     problems = []
     for task in tasks.values():
         for dep in task.depends_on:
-            if dep not in tasks:
+            if dep not in tasks and dep not in known:
                 problems.append(
                     PlanProblem(
                         source,
