@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import replace
 from itertools import combinations
 
 from pytest_delegation.findings import WARNING
@@ -24,18 +25,24 @@ class Context:
     assignment: Assignment | None = None
     refs: Mapping[str, TestRef] | None = None
     complete_collection: bool = True  # False when args or --lf narrowed what was collected
+    plan_file: str = "delegation.yaml"  # the plan, relative to rootdir, for plan locations
 
 
 def static_findings(ctx: Context) -> list[Finding]:
-    findings = [
+    plan_level = [
         *file_conflicts(ctx.plan, ctx.tree),
         *resource_conflicts(ctx.plan),
         *verification_before_implementation(ctx.plan),
         *wave_overload(ctx.plan),
     ]
+    if ctx.assignment is not None and ctx.complete_collection:
+        plan_level.extend(unverified_tasks(ctx.plan, ctx.assignment))
+    # a line without a file is a line of the plan: say so
+    findings = [
+        replace(f, file=ctx.plan_file) if f.file is None and f.line is not None else f
+        for f in plan_level
+    ]
     if ctx.assignment is not None:
-        if ctx.complete_collection:
-            findings.extend(unverified_tasks(ctx.plan, ctx.assignment))
         findings.extend(test_findings(ctx.assignment, ctx.refs or {}))
     return findings
 
@@ -76,8 +83,10 @@ def file_conflicts(plan: Plan, tree: Tree) -> Iterator[Finding]:
                 task=a,
                 other_task=b,
                 file=shown[0],
-                line=plan.tasks[a].positions.get("files", plan.tasks[a].line),
-                extra={"files": shown},
+                extra={
+                    "files": shown,
+                    "plan_line": plan.tasks[a].positions.get("files", plan.tasks[a].line),
+                },
             )
 
 

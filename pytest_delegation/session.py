@@ -137,6 +137,7 @@ class DelegationSession:
             assignment=self.assignment,
             refs=self.refs,
             complete_collection=self._complete_collection(),
+            plan_file=self._plan_label(),
         )
         for finding in static_findings(context):
             self.add_finding(finding)

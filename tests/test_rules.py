@@ -84,8 +84,11 @@ def test_file_conflict_via_existing_files_matched_by_both(tmp_path: Path) -> Non
     assert finding.severity == ERROR
     assert (finding.task, finding.other_task) == ("models", "python")
     assert finding.file == "shop/models/order.py"
-    assert finding.extra == {"files": ["shop/models/order.py", "shop/models/user.py"]}
-    assert finding.line == 4  # the 'files' of the first task
+    assert finding.extra == {
+        "files": ["shop/models/order.py", "shop/models/user.py"],
+        "plan_line": 4,  # the 'files' of the first task
+    }
+    assert finding.line is None  # a line of the plan, not of the conflicting file
     assert finding.message == (
         "tasks 'models' and 'python' of wave 1 both claim shop/models/order.py and 1 more"
     )
