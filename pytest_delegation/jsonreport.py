@@ -36,6 +36,8 @@ def report_data(report: RunReport) -> dict[str, Any]:
         }
         if result.blocked_by:
             entry["blocked_by"] = result.blocked_by
+        if result.error:
+            entry["error"] = result.error
         tasks[task_id] = entry
     data: dict[str, Any] = {
         "version": 1,

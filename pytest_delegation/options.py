@@ -57,6 +57,34 @@ def workers_type(value: str) -> str:
     return str(number)
 
 
+def retries_type(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a number of retries") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError("the number of retries can't be negative")
+    return number
+
+
+def timeout_type(value: str) -> float | None:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a number of seconds") from None
+    if seconds < 0 or seconds != seconds:
+        raise argparse.ArgumentTypeError("the timeout must be a positive number of seconds")
+    return seconds or None  # 0: no limit
+
+
+def schedule_type(value: str) -> str:
+    if value not in ("waves", "dag"):
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not a schedule{did_you_mean(value, ('waves', 'dag'))} (use waves or dag)"
+        )
+    return value
+
+
 def checks_type(value: str) -> tuple[str, ...]:
     words = [w.strip() for w in value.split(",") if w.strip()]
     if words in (["all"], []):
@@ -87,6 +115,9 @@ class Settings:
     plan: str | None  # None: the default file; "auto": infer one
     plan_from_ini: bool
     workers: str
+    retries: int
+    timeout: float | None
+    schedule: str
     checks: tuple[str, ...]
     fail_on: str
     task: str | None
@@ -133,6 +164,20 @@ def resolve(config: pytest.Config) -> Settings:
         plan=plan_cli or plan_ini or None,
         plan_from_ini=bool(plan_ini and not plan_cli),
         workers=str(workers),
+        retries=int(
+            opt.delegation_retries  # type: ignore[arg-type]
+            if opt.delegation_retries is not None
+            else _from_ini(config, "delegation_retries", retries_type, "1")
+        ),
+        timeout=(
+            opt.delegation_timeout
+            if opt.delegation_timeout is not None
+            else _from_ini(config, "delegation_timeout", timeout_type, "0")  # type: ignore[arg-type]
+        ),
+        schedule=str(
+            opt.delegation_schedule
+            or _from_ini(config, "delegation_schedule", schedule_type, "waves")
+        ),
         checks=tuple(checks),  # type: ignore[arg-type]
         fail_on=str(fail_on),
         task=opt.delegation_task,

@@ -45,7 +45,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="delegation_workers",
         type=options.workers_type,
         metavar="N|auto",
-        help="Task workers at once; 0 runs the tests in this process in wave order.",
+        help="Task workers at once (default auto: CPUs, at most max_parallel); "
+        "0 runs the tests in this process in wave order, without isolation.",
+    )
+    group.addoption(
+        "--delegation-retries",
+        dest="delegation_retries",
+        type=options.retries_type,
+        metavar="N",
+        help="Fresh-worker retries of a failed task (default 1); a pass on retry is flaky.",
+    )
+    group.addoption(
+        "--delegation-timeout",
+        dest="delegation_timeout",
+        type=options.timeout_type,
+        metavar="SECONDS",
+        help="Wall-clock limit of one worker run; past it the worker is killed (0: none).",
+    )
+    group.addoption(
+        "--delegation-schedule",
+        dest="delegation_schedule",
+        type=options.schedule_type,
+        metavar="waves|dag",
+        help="waves (default): a wave starts when the previous one is done. "
+        "dag: a task starts as soon as its own dependencies have passed.",
     )
     group.addoption(
         "--delegation-check",
@@ -69,6 +92,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("delegation_plan", "The delegation plan file, relative to the ini file.")
     parser.addini("delegation_workers", "Task workers at once (N, auto or 0).")
+    parser.addini("delegation_retries", "Fresh-worker retries of a failed task (default 1).")
+    parser.addini("delegation_timeout", "Wall-clock limit of one worker run, in seconds.")
+    parser.addini("delegation_schedule", "Worker schedule: waves (default) or dag.")
     parser.addini("delegation_check", "Checks to run: isolation, order, boundaries, all, none.")
     parser.addini("delegation_fail_on", "Which findings fail the session: error, warning, never.")
     parser.addini(

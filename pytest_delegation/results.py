@@ -53,6 +53,7 @@ class TaskResult:
     tests: dict[str, str] = field(default_factory=dict)
     executed_files: list[str] = field(default_factory=list)
     blocked_by: str | None = None
+    error: str | None = None  # how its worker crashed or timed out
 
     def count(self, *outcomes: str) -> int:
         return sum(1 for outcome in self.tests.values() if outcome in outcomes)

@@ -6,7 +6,9 @@ the outcome of every test per task, and hands one RunReport to the output format
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Sequence
+import os
 import time
 
 import pytest
@@ -52,11 +54,6 @@ class DelegationSession:
         self.ignores, problems = parse_ignores(settings.ignore)
         if problems:
             raise pytest.UsageError("\n".join(problems))
-        if settings.workers not in ("0", "auto"):
-            raise pytest.UsageError(
-                f"--delegation-workers={settings.workers}: isolated task workers are not "
-                "available in this version; use --delegation-workers=0 (in-process, wave order)"
-            )
         self.plan: Plan | None = None
         if settings.plan != AUTO:
             self.plan = configured_plan(config, settings)
@@ -73,6 +70,24 @@ class DelegationSession:
         self.blocked: dict[str, str | None] = {}
         self.current_wave: int | None = None
         self.report: RunReport | None = None
+
+    @property
+    def workers(self) -> int:
+        """Workers at once; 0 is the in-process mode."""
+        if self.settings.workers != "auto":
+            return int(self.settings.workers)
+        if self.config.option.collectonly:
+            return 0
+        limit = self.plan.max_parallel if self.plan is not None else 4
+        return max(1, min(os.cpu_count() or 1, limit))
+
+    @property
+    def mode(self) -> str:
+        if self.workers == 0:
+            return "in-process"
+        return (
+            f"{self.workers} worker{'s' * (self.workers != 1)}, {self.settings.schedule} schedule"
+        )
 
     # -- collection ----------------------------------------------------------------
 
@@ -212,6 +227,76 @@ class DelegationSession:
                 f"{did_you_mean(task, plan.tasks)}"
             )
 
+    # -- running in workers -------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        if self.workers == 0 or self.assignment is None or self.plan is None:
+            return None  # pytest's own loop, in wave order
+        if session.testsfailed and not self.config.option.continue_on_collection_errors:
+            raise session.Interrupted(
+                f"{session.testsfailed} error{'s' * (session.testsfailed != 1)} during collection"
+            )
+        if self.config.option.collectonly:
+            return True
+        from pytest_delegation.controller import Controller
+        from pytest_delegation.controller import Settings as RunSettings
+        from pytest_delegation.scheduler import Scheduler
+
+        by_task: dict[str, list[pytest.Item]] = {task: [] for task in self.results}
+        untagged: list[pytest.Item] = []
+        task_of = self.assignment.task_of
+        for item in session.items:
+            task = task_of.get(item.nodeid)
+            if task is None:
+                untagged.append(item)
+            elif task in by_task:
+                by_task[task].append(item)
+        runnable = [t for wave in self.plan.waves for t in wave if by_task.get(t)]
+        cache = getattr(self.config, "cache", None)  # None with -p no:cacheprovider
+        estimates = cache.get("delegation/durations", {}) if cache is not None else {}
+        scheduler = Scheduler(
+            self.plan,
+            runnable,
+            mode=self.settings.schedule,
+            retries=self.settings.retries,
+            estimates=estimates if isinstance(estimates, dict) else {},
+        )
+        controller = Controller(
+            session,
+            RunSettings(
+                workers=self.workers,
+                retries=self.settings.retries,
+                timeout=self.settings.timeout,
+                schedule=self.settings.schedule,
+            ),
+            runnable,
+            scheduler,
+            {t: by_task[t] for t in runnable},
+            untagged,
+            self.results,
+            self.add_finding,
+            self.plan.wave_of,
+        )
+        try:
+            controller.run()
+        finally:
+            self._remember_durations(runnable)
+        return True
+
+    def _remember_durations(self, tasks: Iterable[str]) -> None:
+        """Next run starts the longest tasks first (see Scheduler priorities)."""
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return
+        known = cache.get("delegation/durations", {})
+        known = dict(known) if isinstance(known, dict) else {}
+        for task in tasks:
+            result = self.results[task]
+            if result.attempts and result.status in ("passed", "flaky", "failed"):
+                known[task] = round(result.duration, 3)
+        cache.set("delegation/durations", known)
+
     # -- running (in this process, in wave order) -----------------------------------
 
     @pytest.hookimpl(tryfirst=True)
@@ -254,7 +339,7 @@ class DelegationSession:
         )
         if outcome is not None:
             tests[nodeid] = outcome
-        if result is not None:
+        if result is not None and self.workers == 0:
             result.duration += report.duration
             if outcome in ("failed", "error") and task is not None:
                 self.failed.add(task)
@@ -272,8 +357,8 @@ class DelegationSession:
 
     def _settle(self, task: str) -> None:
         result = self.results.get(task)
-        if result is None:
-            return
+        if result is None or self.workers:
+            return  # in worker mode the controller settles each task
         culprit = self.blocked.get(task)
         if culprit is not None:
             result.status, result.blocked_by, result.attempts = "blocked", culprit, 0
@@ -299,13 +384,17 @@ class DelegationSession:
             findings=self.findings,
             untagged=self.untagged,
             duration=time.perf_counter() - self.started,
-            mode="in-process",
-            checks=(),
-            skipped_checks=self.settings.checks,
+            mode=self.mode,
+            checks=tuple(c for c in self.settings.checks if c == "isolation" and self.workers),
+            skipped_checks=tuple(
+                c for c in self.settings.checks if not (c == "isolation" and self.workers)
+            ),
             collect_only=collect_only,
         )
         bad_tasks = any(r.status in ("failed", "blocked", "error") for r in self.results.values())
-        report.failed = bad_tasks or fails(self.findings, self.settings.fail_on)
+        report.failed = (
+            bad_tasks or session.testsfailed > 0 or fails(self.findings, self.settings.fail_on)
+        )
         self.report = report
         self.config.hook.pytest_delegation_report(config=self.config, report=report)
         for kind, dest in self.settings.reports:
@@ -335,7 +424,7 @@ class DelegationSession:
             return ["delegation: plan inferred from the tests (one task per module)"]
         return [
             f"delegation: {self._plan_label()}, {len(self.plan.tasks)} tasks in "
-            f"{len(self.plan.waves)} waves, in-process"
+            f"{len(self.plan.waves)} waves, {self.mode}"
         ]
 
 

@@ -86,8 +86,11 @@ def header(report: RunReport) -> list[str]:
         lines.append("collect only: the waves and the static findings; nothing ran")
     else:
         mode = f"mode: {report.mode}"
+        if report.checks:
+            mode += f"; checked: {', '.join(report.checks)}"
         if report.skipped_checks:
-            mode += f"; not checked here: {', '.join(report.skipped_checks)} (they need workers)"
+            why = "they need workers" if report.mode == "in-process" else "not in this version"
+            mode += f"; not checked: {', '.join(report.skipped_checks)} ({why})"
         lines.extend(_wrap(mode, ""))
     if report.seed is not None:
         lines.append(f"seed: {report.seed}")

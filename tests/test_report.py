@@ -30,7 +30,7 @@ def test_reports_waves_tasks_and_verdict(shop: pytest.Pytester) -> None:
 
 
 def test_tests_run_in_wave_order(shop: pytest.Pytester) -> None:
-    result = shop.runpytest("--delegation-report", "-v")
+    result = shop.runpytest("--delegation-report", "--delegation-workers=0", "-v")
     order = [
         line.split(" ")[0].split("::")[-1]
         for line in result.outlines
@@ -120,13 +120,11 @@ def test_json_default_destination(shop: pytest.Pytester) -> None:
 
 
 def test_blocked_dependents_are_skipped_with_the_reason(shop: pytest.Pytester) -> None:
-    shop.makepyfile(
-        **{"tests/test_review.py": "import pytest\n\ndef test_review():\n    pass\n"}
-    )
+    shop.makepyfile(**{"tests/test_review.py": "import pytest\n\ndef test_review():\n    pass\n"})
     (shop.path / "tests/test_models.py").write_text(
-        (shop.path / "tests/test_models.py").read_text().replace(
-            "def test_user():\n    pass", "def test_user():\n    assert 0"
-        )
+        (shop.path / "tests/test_models.py")
+        .read_text()
+        .replace("def test_user():\n    pass", "def test_user():\n    assert 0")
     )
     result = shop.runpytest("--delegation-report", "-rs")
     result.assert_outcomes(passed=2, failed=1, skipped=2)
@@ -184,7 +182,9 @@ def test_ignore_a_rule_for_one_task(shop: pytest.Pytester) -> None:
     )
     shop.makepyfile(**{"tests/test_review.py": "def test_x():\n    pass\n"})
     shop.makeini("[pytest]\ndelegation_ignore = unverified-task:a\n")
-    result = shop.runpytest("--delegation-report", "tests/test_review.py", "-p", "no:cacheprovider")
+    result = shop.runpytest(
+        "--delegation-report", "tests/test_review.py", "-p", "no:cacheprovider"
+    )
     result.stdout.no_fnmatch_line("*unverified-task: task a*")
 
 
@@ -306,7 +306,9 @@ def test_ambiguous_test(pytester: pytest.Pytester) -> None:
 
 
 def test_doctest_items_select_like_tests(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".yaml", delegation="tasks:\n  docs:\n    role: documentation\n    tests: [guide.md]\n")
+    pytester.makefile(
+        ".yaml", delegation="tasks:\n  docs:\n    role: documentation\n    tests: [guide.md]\n"
+    )
     pytester.makefile(".md", guide=">>> 1 + 1\n2\n")
     pytester.makeini("[pytest]\naddopts = --doctest-glob=*.md\n")
     result = pytester.runpytest("--delegation-report")

@@ -146,14 +146,9 @@ def test_bad_ini_value(shop: pytest.Pytester) -> None:
     shop.makeini("[pytest]\ndelegation_check = fast\n")
     result = shop.runpytest("--delegation-report")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: ini option delegation_check = fast: unknown check 'fast'*"])
-
-
-def test_workers_need_the_wave_runner(shop: pytest.Pytester) -> None:
-    result = shop.runpytest("--delegation-report", "--delegation-workers=2")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--delegation-workers=0*"])
-    assert shop.runpytest("--delegation-report", "--delegation-workers=0").ret == 0
+    result.stderr.fnmatch_lines(
+        ["ERROR: ini option delegation_check = fast: unknown check 'fast'*"]
+    )
 
 
 def test_plan_option_is_relative_to_the_invocation_folder(shop: pytest.Pytester) -> None:
@@ -167,7 +162,9 @@ def test_plan_option_is_relative_to_the_invocation_folder(shop: pytest.Pytester)
     data = json.loads((shop.path / "r.json").read_text())
     assert data["plan"]["path"] == "plans/main.yaml"
     # selectors are relative to the plan file
-    assert data["tasks"]["review"]["tests"] == {"plans/tests/test_review.py::test_review": "passed"}
+    assert data["tasks"]["review"]["tests"] == {
+        "plans/tests/test_review.py::test_review": "passed"
+    }
 
 
 def test_plan_ini_is_relative_to_the_ini_file(shop: pytest.Pytester) -> None:
@@ -182,7 +179,9 @@ def test_plan_ini_is_relative_to_the_ini_file(shop: pytest.Pytester) -> None:
 def test_single_task(shop: pytest.Pytester) -> None:
     result = shop.runpytest("--delegation-report", "--delegation-task=product-model", "-v")
     result.assert_outcomes(passed=2, deselected=3)
-    result.stdout.fnmatch_lines(["wave 1", "  product-model * 2 * 2 * 0 * PASSED", "delegation OK*"])
+    result.stdout.fnmatch_lines(
+        ["wave 1", "  product-model * 2 * 2 * 0 * PASSED", "delegation OK*"]
+    )
     result.stdout.no_fnmatch_line("*user-model*PASSED*")
     result.stdout.no_fnmatch_line("*unverified-task*")
     bad = shop.runpytest("--delegation-report", "--delegation-task=product")

@@ -1,0 +1,223 @@
+"""Worker processes: the command line a worker gets, starting it, reading it, stopping it.
+
+Every worker is a fresh ``python -m pytest`` in a session (process group) of its own, so
+Ctrl-C reaches only the controller, which then stops every worker and its children.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import json
+import os
+from pathlib import Path
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+
+# options of the controller's command line a worker must not get, with a value...
+DROP_WITH_VALUE = frozenset(
+    {
+        "-k", "-m", "--maxfail", "--deselect", "--junitxml", "--junit-xml", "--junit-prefix",
+        "--junitprefix", "--report-log", "-n", "--numprocesses", "--dist", "--tx",
+        "--maxprocesses", "--basetemp", "--durations", "--durations-min", "--rootdir", "-c",
+        "--config-file", "--randomly-seed",
+    }
+)  # fmt: skip
+# ... and without one
+DROP_FLAGS = frozenset(
+    {
+        "-x", "--exitfirst", "--lf", "--last-failed", "--ff", "--failed-first", "--nf",
+        "--new-first", "--sw", "--stepwise", "--sw-skip", "--stepwise-skip", "--co",
+        "--collect-only", "--collectonly", "--pdb", "--trace", "--cache-clear",
+        "--looponfail", "-f", "--lfnf", "--last-failed-no-failures",
+    }
+)  # fmt: skip
+
+
+def forwarded(args: Sequence[str], positional: Sequence[str]) -> list[str]:
+    """The user's options a worker should see too: plugins, ini overrides, --tb, -v..."""
+    keep: list[str] = []
+    paths = set(positional)
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        name = arg.split("=", 1)[0]
+        if name == "--delegation-report":
+            # nargs="?": a following word that is not an option was taken as its value
+            if "=" not in arg and index < len(args) and not args[index].startswith("-"):
+                index += 1
+            continue
+        if name.startswith("--delegation-") or name in DROP_WITH_VALUE:
+            if "=" not in arg:
+                index += 1
+            continue
+        if name in DROP_FLAGS or arg in paths:
+            continue
+        if arg[:2] in ("-k", "-m", "-n", "-c") and len(arg) > 2 and not arg.startswith("--"):
+            continue  # -kEXPR: the value is attached
+        keep.append(arg)
+    return keep
+
+
+def worker_argv(config: pytest.Config) -> list[str]:
+    """Everything of a worker's command line but its spec and test files."""
+    positional = list(config.option.file_or_dir or [])
+    argv = [sys.executable, "-m", "pytest"]
+    argv += forwarded(config.invocation_params.args, positional)
+    argv += ["--rootdir", str(config.rootpath)]
+    if config.inipath is not None:
+        argv += ["-c", str(config.inipath)]
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None and "--randomly-seed" in " ".join(config.invocation_params.args):
+        argv += [f"--randomly-seed={seed}"]  # asked for: shuffle inside the task too
+    else:
+        argv += ["-p", "no:randomly"]
+    if config.pluginmanager.hasplugin("xdist"):
+        argv += ["-n", "0"]  # a worker never starts workers of its own
+    argv += ["-p", "pytest_delegation.child"]
+    return argv
+
+
+def worker_env(task: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    addopts = env.get("PYTEST_ADDOPTS")
+    if addopts:
+        env["PYTEST_ADDOPTS"] = shlex.join(forwarded(shlex.split(addopts), ()))
+    env["PYTEST_DELEGATION_TASK"] = task or ""
+    env.pop("PYTEST_CURRENT_TEST", None)
+    return env
+
+
+class Worker:
+    """One worker run: a task's tests, in order, in a fresh interpreter."""
+
+    def __init__(
+        self,
+        task: str | None,
+        attempt: int,
+        ids: Sequence[str],
+        files: Sequence[str],
+        argv: Sequence[str],
+        cwd: Path,
+        workdir: Path,
+        basetemp: Path | None = None,
+    ) -> None:
+        self.task = task
+        self.attempt = attempt
+        self.ids = list(ids)
+        name = f"{task or 'untagged'}-{attempt}"
+        self.spec_path = workdir / f"{name}.json"
+        self.output_path = workdir / f"{name}.out"
+        read_fd, write_fd = os.pipe()
+        self.fd = read_fd
+        self.spec_path.write_text(
+            json.dumps({"fd": write_fd, "ids": self.ids, "task": task, "controller": os.getpid()})
+        )
+        command = [
+            *argv,
+            "-o",
+            f"cache_dir={workdir / (name + '.cache')}",  # the user's cache stays the controller's
+            f"--delegation-child={self.spec_path}",
+        ]
+        if basetemp is not None:
+            command.append(f"--basetemp={basetemp / name}")
+        command += list(files)
+        self.started = time.monotonic()
+        self._buffer = b""
+        try:
+            with open(self.output_path, "wb") as output:
+                self.process = subprocess.Popen(
+                    command,
+                    cwd=cwd,
+                    env=worker_env(task),
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(write_fd,),
+                    start_new_session=True,
+                )
+        finally:
+            os.close(write_fd)
+        os.set_blocking(read_fd, False)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read(self) -> tuple[list[dict[str, Any]], bool]:
+        """Events available now, and whether the pipe is closed (the worker is gone)."""
+        chunks = []
+        closed = False
+        while True:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                closed = True
+                break
+            chunks.append(chunk)
+        data = self._buffer + b"".join(chunks)
+        lines = data.split(b"\n")
+        self._buffer = lines.pop()
+        events = []
+        for line in lines:
+            if line.strip():
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    continue  # a torn line from a killed worker
+        return events, closed
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def kill(self) -> None:
+        """Stop the worker and everything it started."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+
+    def wait(self) -> int:
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.process.wait()
+
+    def output_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.output_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        for path in (self.spec_path, self.output_path):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by signal {-code} ({name})"
+    return f"exited with status {code}"
