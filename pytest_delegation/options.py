@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,9 @@ DEFAULT_JSON = "delegation-report.json"
 
 def report_type(value: str) -> tuple[str, str | None]:
     kind, sep, dest = value.partition(":")
-    if kind not in REPORT_TYPES and ("/" in value or "." in value or "::" in value):
+    if kind not in REPORT_TYPES and (
+        "/" in value or "." in value or "::" in value or os.path.exists(value)
+    ):
         # `pytest --delegation-report tests/` : the optional value swallowed a path
         raise argparse.ArgumentTypeError(
             f"'{value}' is not a report type; it looks like a test path, which the option "

@@ -135,7 +135,13 @@ def finding_lines(findings: list[Finding], verbosity: int) -> Iterator[tuple[str
     for rule, group in by_rule.items():
         limit = len(group) if verbosity > 0 else PER_RULE
         for finding in group[:limit]:
-            yield f"  {rule}: {_fit(finding.where(), WIDTH - len(rule) - 4)}", True
+            where = finding.where()
+            if len(rule) + len(where) + 4 <= WIDTH:
+                yield f"  {rule}: {where}", True
+            else:  # a node id is copied from here: wrap it, never cut it
+                yield f"  {rule}:", True
+                for line in textwrap.wrap(where, WIDTH - 4, break_on_hyphens=False):
+                    yield f"    {line}", False
             for line in _wrap(finding.message, "    "):
                 yield line, False
             if finding.fix:

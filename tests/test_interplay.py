@@ -35,7 +35,8 @@ def test_last_failed_keeps_wave_order(shop: pytest.Pytester) -> None:
     )
     first = shop.runpytest("--delegation-report")
     first.assert_outcomes(passed=1, failed=2, skipped=2)
-    result = shop.runpytest("--delegation-report", "--lf", "-v")
+    # in-process, so the order of the two wave-1 tasks is the plan's, not the workers'
+    result = shop.runpytest("--delegation-report", "--delegation-workers=0", "--lf", "-v")
     result.assert_outcomes(failed=2, deselected=1)  # --lf skips test_review.py altogether
     ran = [line.split(" ")[0] for line in result.outlines if " FAILED" in line and "::" in line]
     # file order has test_user first; wave 1 lists product-model before user-model

@@ -66,8 +66,11 @@ def test_worker_pids_and_task_environment(pytester: pytest.Pytester) -> None:
 def test_a_worker_collects_only_its_task_files(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", delegation=TWO_TASKS)
     log = (
-        "import os\nwith open('imports.txt', 'a') as f:\n"
-        "    f.write(f\"{{__name__}} {{os.environ.get('PYTEST_DELEGATION_TASK', 'controller')}}\\n\")\n"
+        "import os, sys\n"
+        "who = os.environ['PYTEST_DELEGATION_TASK'] if 'pytest_delegation.child' in sys.modules"
+        " else 'controller'\n"
+        "with open('imports.txt', 'a') as f:\n"
+        "    f.write(f'{{__name__}} {{who}}\\n')\n"
         "def test_{0}():\n    pass\n"
     )
     pytester.makepyfile(test_a=log.format("a"), test_b=log.format("b"))
