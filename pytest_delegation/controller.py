@@ -14,11 +14,11 @@ from collections.abc import Sequence
 import contextlib
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 import selectors
 import shutil
 import signal
 import tempfile
-from pathlib import Path
 from types import FrameType
 from typing import Any
 import warnings
@@ -194,15 +194,15 @@ class Controller:
     def _stop(self) -> None:
         """-x or --maxfail: stop every worker; what did not run stays not run."""
         self.stopped = True
-        for task in self.scheduler.stop():
-            self.results[task].status = "not-run"
+        for dropped in self.scheduler.stop():
+            self.results[dropped].status = "not-run"
         for worker, attempt in list(self.attempts.items()):
             worker.kill()
             worker.wait()
             self._forget(worker)
             worker.close()
-            task = worker.task
-            if task is not None:
+            if worker.task is not None:
+                task = worker.task
                 self.scheduler.running.discard(task)
                 outcomes = [*attempt.outcomes.values()]
                 failed = any(o in ("failed", "error") for o in outcomes)
@@ -216,7 +216,8 @@ class Controller:
     def _handle(self, attempt: Attempt, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "logstart":
-            attempt.current = (event["nodeid"], tuple(event["location"]))  # type: ignore[assignment]
+            path, line, name = event["location"]
+            attempt.current = (event["nodeid"], (path, line, name))
             attempt.reports = []
         elif kind == "report":
             report = from_worker(self.config, event["data"])
@@ -361,7 +362,7 @@ class Controller:
                     f"task '{task}' failed, then passed in a fresh worker (attempt "
                     f"{len(attempts)}): {', '.join(earlier[:3])}"
                     + (f" and {len(earlier) - 3} more" if len(earlier) > 3 else ""),
-                    fix="make these tests deterministic; a retry hides the failure, it does not fix it",
+                    fix="make these tests deterministic: a retry hides a failure, it doesn't fix it",
                     task=task,
                     test=earlier[0] if earlier else None,
                     extra={"tests": earlier, "attempts": len(attempts)},

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
+import os
 from pathlib import Path
 
 import pytest
@@ -83,7 +83,8 @@ def timeout_type(value: str) -> float | None:
 def schedule_type(value: str) -> str:
     if value not in ("waves", "dag"):
         raise argparse.ArgumentTypeError(
-            f"'{value}' is not a schedule{did_you_mean(value, ('waves', 'dag'))} (use waves or dag)"
+            f"'{value}' is not a schedule{did_you_mean(value, ('waves', 'dag'))} "
+            "(use waves or dag)"
         )
     return value
 

@@ -55,7 +55,7 @@ def synthetic(
         location=location,
         keywords={},
         outcome=outcome,  # type: ignore[arg-type]
-        longrepr=longrepr,  # type: ignore[arg-type]
+        longrepr=longrepr,  # type: ignore[arg-type,unused-ignore]
         when=when,  # type: ignore[arg-type]
         sections=[],
         duration=0.0,

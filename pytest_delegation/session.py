@@ -126,11 +126,12 @@ class DelegationSession:
                 result.collected += 1
 
     def map_items(self, items: Sequence[pytest.Item]) -> None:
-        refs = [self._ref(item) for item in items]
+        checked = [self._ref(item) for item in items]
+        refs = [ref for ref, _ in checked]
         if self.plan is None:
             self.plan = finish(self.config, infer_plan((r.path for r in refs), self.rootdir))
         plan = self.plan
-        self._check_markers(refs, items, plan)
+        self._check_markers(checked, items, plan)
         self.assignment = assign(refs, plan, plan_folder(plan, self.rootdir))
         self.rank = {
             task_id: (number, position)
@@ -157,33 +158,37 @@ class DelegationSession:
         for finding in static_findings(context):
             self.add_finding(finding)
 
-    def _ref(self, item: pytest.Item) -> TestRef:
+    def _ref(self, item: pytest.Item) -> tuple[TestRef, list[object]]:
+        """The test's reference for mapping, and the task marker arguments that are not ids."""
         nodeid = item.nodeid
-        marked: tuple[str, ...] = ()
+        marked: list[str] = []
+        bad: list[object] = []
         closest = None
         for node, mark in item.iter_markers_with_node("task"):
             if closest is None:
                 closest = node
             elif node is not closest:
-                break
-            marked += tuple(mark.args) if mark.args else (None,)  # type: ignore[arg-type]
-        return TestRef(nodeid, nodeid.split("::", 1)[0], marked)
+                break  # the closest level that names a task wins
+            for arg in mark.args or (None,):
+                (marked if isinstance(arg, str) else bad).append(arg)
+        return TestRef(nodeid, nodeid.split("::", 1)[0], tuple(marked)), bad
 
     def _check_markers(
-        self, refs: Sequence[TestRef], items: Sequence[pytest.Item], plan: Plan
+        self,
+        refs: Sequence[tuple[TestRef, list[object]]],
+        items: Sequence[pytest.Item],
+        plan: Plan,
     ) -> None:
         problems = []
-        for ref, item in zip(refs, items, strict=True):
+        for (ref, bad), item in zip(refs, items, strict=True):
+            where = f"{ref.path}:{_line(item) or '?'}: {ref.nodeid}"
+            if bad:
+                problems.append(
+                    f"{where}: @pytest.mark.task needs a task id, like "
+                    '@pytest.mark.task("user-model")'
+                )
             for task_id in ref.marked:
-                if isinstance(task_id, str) and task_id in plan.tasks:
-                    continue
-                where = f"{ref.path}:{_line(item) or '?'}: {ref.nodeid}"
-                if not isinstance(task_id, str):
-                    problems.append(
-                        f"{where}: @pytest.mark.task needs a task id, like "
-                        '@pytest.mark.task("user-model")'
-                    )
-                else:
+                if task_id not in plan.tasks:
                     problems.append(
                         f"{where}: @pytest.mark.task({task_id!r}) names no task of the plan"
                         f"{did_you_mean(task_id, plan.tasks)}"
@@ -201,7 +206,7 @@ class DelegationSession:
         if self.settings.task:
             return False
         lf = self.config.pluginmanager.get_plugin("lfplugin")
-        if lf is not None and getattr(lf, "_skipped_files", 0):
+        if lf is not None and getattr(lf, "_skipped_files", False):
             return False
         if self.config.args_source != pytest.Config.ArgsSource.ARGS:
             return True

@@ -74,6 +74,10 @@ def test_example_plain_run_is_untouched(example: pytest.Pytester) -> None:
 
 
 def test_example_plan_lint(example: pytest.Pytester) -> None:
-    result = example.runpytest_subprocess("-p", "no:randomly", "--collect-only", "-q", "--delegation-report")
+    result = example.runpytest_subprocess(
+        "-p", "no:randomly", "--collect-only", "-q", "--delegation-report"
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["delegation FAILED: 8 tasks in 3 waves, nothing run; 1 error, 2 warnings"])
+    result.stdout.fnmatch_lines(
+        ["delegation FAILED: 8 tasks in 3 waves, nothing run; 1 error, 2 warnings"]
+    )

@@ -42,7 +42,9 @@ def test_delegation_task_of_an_untagged_test_is_a_clear_error(shop: pytest.Pytes
     shop.makepyfile(**{"tests/test_loose.py": "def test_loose(delegation_task):\n    pass\n"})
     result = shop.runpytest("tests/test_loose.py")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*delegation_task: tests/test_loose.py::test_loose belongs to no task*"])
+    result.stdout.fnmatch_lines(
+        ["*delegation_task: tests/test_loose.py::test_loose belongs to no task*"]
+    )
 
 
 def test_delegation_plan_without_a_plan_file(pytester: pytest.Pytester) -> None:
@@ -127,7 +129,9 @@ def test_conftest_amends_the_plan(shop: pytest.Pytester) -> None:
     )
     result = shop.runpytest("--delegation-report")
     result.assert_outcomes(passed=6)
-    result.stdout.fnmatch_lines(["plan delegation.yaml: 5 tasks in 4 waves*", "wave 4", "  security * PASSED"])
+    result.stdout.fnmatch_lines(
+        ["plan delegation.yaml: 5 tasks in 4 waves*", "wave 4", "  security * PASSED"]
+    )
 
 
 def test_modified_plan_is_checked_again(shop: pytest.Pytester) -> None:
@@ -141,7 +145,9 @@ def test_modified_plan_is_checked_again(shop: pytest.Pytester) -> None:
     )
     result = shop.runpytest("--delegation-report")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*dependency cycle: order-model -> user-model -> review -> order-model*"])
+    result.stderr.fnmatch_lines(
+        ["*dependency cycle: order-model -> user-model -> review -> order-model*"]
+    )
 
 
 def test_wave_finding_and_report_hooks(shop: pytest.Pytester) -> None:
