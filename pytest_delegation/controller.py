@@ -362,7 +362,7 @@ class Controller:
                     f"task '{task}' failed, then passed in a fresh worker (attempt "
                     f"{len(attempts)}): {', '.join(earlier[:3])}"
                     + (f" and {len(earlier) - 3} more" if len(earlier) > 3 else ""),
-                    fix="make these tests deterministic: a retry hides a failure, it doesn't fix it",
+                    fix="make these tests deterministic: a retry hides a failure",
                     task=task,
                     test=earlier[0] if earlier else None,
                     extra={"tests": earlier, "attempts": len(attempts)},
