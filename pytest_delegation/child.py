@@ -12,6 +12,8 @@ import json
 import os
 import signal
 import sys
+import threading
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -51,6 +53,18 @@ class Child:
         self.config = config
         self.fd: int = spec["fd"]
         self.ids: list[str] = spec["ids"]
+        self.tracker = Tracker(str(config.rootpath)) if spec.get("boundaries") else None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
+        # only code run by a test's setup, call and teardown counts, never module import
+        if self.tracker is None:
+            return (yield)
+        self.tracker.start(item.nodeid)
+        try:
+            return (yield)
+        finally:
+            self.tracker.stop()
 
     def send(self, event: str, **data: object) -> None:
         line = json.dumps({"event": event, **data}, default=str).encode() + b"\n"
@@ -102,4 +116,77 @@ class Child:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, exitstatus: int) -> None:
+        if self.tracker is not None:
+            self.send("executed", files=self.tracker.files, measured=self.tracker.measured)
         self.send("finished", exitstatus=int(exitstatus))
+
+
+class Tracker:
+    """Which project files the tests run code in: the first function, line and test of each.
+
+    Python 3.12+: a ``sys.monitoring`` PY_START callback that turns itself off for each
+    code object once seen, so each function costs one call, then nothing. Before 3.12:
+    a ``sys.settrace`` function that answers only 'call' events and never traces lines.
+    A module's own code object (``<module>``) is its import, which does not count.
+    """
+
+    def __init__(self, rootdir: str) -> None:
+        self.prefix = rootdir.rstrip(os.sep) + os.sep
+        self.files: dict[str, tuple[str, int, str]] = {}
+        self.seen: set[object] = set()
+        self.test = ""
+        self.measured = True
+        self.monitoring: Any = getattr(sys, "monitoring", None)
+        self.tool: int | None = None
+        if self.monitoring is not None:
+            for tool in (2, 3, 4, 5):  # PROFILER_ID, then the free ids
+                if self.monitoring.get_tool(tool) is None:
+                    self.monitoring.use_tool_id(tool, "pytest-delegation")
+                    self.monitoring.register_callback(
+                        tool, self.monitoring.events.PY_START, self._on_start
+                    )
+                    self.tool = tool
+                    break
+            else:
+                self.measured = False
+
+    def _record(self, code: Any) -> None:
+        filename = code.co_filename
+        if (
+            filename.startswith(self.prefix)
+            and code.co_name != "<module>"
+            and "site-packages" not in filename
+        ):
+            rel = filename[len(self.prefix) :].replace(os.sep, "/")
+            if rel not in self.files:
+                name = getattr(code, "co_qualname", code.co_name)
+                self.files[rel] = (name, code.co_firstlineno, self.test)
+
+    def _on_start(self, code: Any, offset: int) -> Any:
+        self._record(code)
+        return self.monitoring.DISABLE
+
+    def _on_call(self, frame: FrameType, event: str, arg: Any) -> None:
+        code = frame.f_code
+        if code not in self.seen:
+            self.seen.add(code)
+            self._record(code)
+        return None  # no line tracing
+
+    def start(self, test: str) -> None:
+        self.test = test
+        if self.tool is not None:
+            self.monitoring.set_events(self.tool, self.monitoring.events.PY_START)
+        elif self.monitoring is None:
+            if sys.gettrace() is not None:  # coverage or a debugger: never a second tracer
+                self.measured = False
+                return
+            threading.settrace(self._on_call)
+            sys.settrace(self._on_call)
+
+    def stop(self) -> None:
+        if self.tool is not None:
+            self.monitoring.set_events(self.tool, 0)
+        elif self.monitoring is None and sys.gettrace() == self._on_call:
+            sys.settrace(None)
+            threading.settrace(None)  # type: ignore[arg-type,unused-ignore]

@@ -25,6 +25,7 @@ import warnings
 
 import pytest
 
+from pytest_delegation.boundaries import Execution
 from pytest_delegation.findings import Finding
 from pytest_delegation.replay import Location
 from pytest_delegation.replay import from_worker
@@ -53,6 +54,7 @@ class Attempt:
     reports: list[pytest.TestReport] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     collect_errors: list[str] = field(default_factory=list)
+    executed: dict[str, Execution] = field(default_factory=dict)
     finished: bool = False
 
 
@@ -62,6 +64,7 @@ class Settings:
     retries: int
     timeout: float | None
     schedule: str
+    boundaries: bool = False
 
 
 class Controller:
@@ -92,6 +95,7 @@ class Controller:
             for item in items
         }
         self.replayed: set[str] = set()
+        self.executed: dict[str, dict[str, Execution]] = {}  # task -> file -> first run
         self.attempts: dict[Worker, Attempt] = {}
         self.history: dict[str, list[Attempt]] = {}
         self.selector = selectors.DefaultSelector()
@@ -161,6 +165,7 @@ class Controller:
             self.config.invocation_params.dir,
             workdir,
             self.basetemp,
+            boundaries=self.settings.boundaries and task is not None,
         )
         attempt = Attempt(worker)
         self.attempts[worker] = attempt
@@ -234,6 +239,11 @@ class Controller:
             attempt.collect_errors.append(f"{report.nodeid}: {report.longreprtext}")
         elif kind == "warning":
             self._warning(event)
+        elif kind == "executed":
+            attempt.executed = {
+                path: Execution(str(function), int(line), str(test))
+                for path, (function, line, test) in event.get("files", {}).items()
+            }
         elif kind == "finished":
             attempt.finished = True
 
@@ -347,6 +357,8 @@ class Controller:
                 result.tests[nodeid] = "not-run"
         if crash:
             result.error = crash
+        if last.executed:
+            self.executed[task] = last.executed
         if status == "flaky":
             earlier = sorted(
                 {

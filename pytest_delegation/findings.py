@@ -59,10 +59,11 @@ class Finding:
             parts.append(f"task {self.task}")
         if self.other_task:
             parts.append(f"with {self.other_task}")
-        if self.test:
-            parts.append(self.test)
-        elif self.file:
+        test_file = self.test.split("::", 1)[0] if self.test else None
+        if self.file and self.file != test_file:
             parts.append(f"{self.file}:{self.line}" if self.line else self.file)
+        elif self.test:
+            parts.append(self.test)
         return ", ".join(parts)
 
     def to_json(self) -> dict[str, Any]:

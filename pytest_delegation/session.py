@@ -13,6 +13,9 @@ import time
 
 import pytest
 
+from pytest_delegation.boundaries import Execution
+from pytest_delegation.boundaries import boundary_findings
+from pytest_delegation.boundaries import project_files
 from pytest_delegation.errors import did_you_mean
 from pytest_delegation.findings import Finding
 from pytest_delegation.findings import fails
@@ -43,6 +46,7 @@ from pytest_delegation.waves import transitive_dependencies
 
 
 plan_key = pytest.StashKey[Plan]()
+RUN_CHECKS = ("isolation", "boundaries")  # the checks this version runs, in workers
 
 
 class DelegationSession:
@@ -274,6 +278,7 @@ class DelegationSession:
                 retries=self.settings.retries,
                 timeout=self.settings.timeout,
                 schedule=self.settings.schedule,
+                boundaries="boundaries" in self.settings.checks,
             ),
             runnable,
             scheduler,
@@ -287,7 +292,21 @@ class DelegationSession:
             controller.run()
         finally:
             self._remember_durations(runnable)
+            if "boundaries" in self.settings.checks:
+                self._check_boundaries(controller.executed, session.items)
         return True
+
+    def _check_boundaries(
+        self, executed: dict[str, dict[str, Execution]], items: Sequence[pytest.Item]
+    ) -> None:
+        assert self.plan is not None
+        test_files = {item.nodeid.split("::", 1)[0] for item in items}
+        measured = {task: project_files(files, test_files) for task, files in executed.items()}
+        for task, files in measured.items():
+            self.results[task].executed_files = sorted(files)
+        plan_dir = plan_folder(self.plan, self.rootdir)
+        for finding in boundary_findings(self.plan, plan_dir, measured):
+            self.add_finding(finding)
 
     def _remember_durations(self, tasks: Iterable[str]) -> None:
         """Next run starts the longest tasks first (see Scheduler priorities)."""
@@ -390,9 +409,9 @@ class DelegationSession:
             untagged=self.untagged,
             duration=time.perf_counter() - self.started,
             mode=self.mode,
-            checks=tuple(c for c in self.settings.checks if c == "isolation" and self.workers),
+            checks=tuple(c for c in self.settings.checks if c in RUN_CHECKS and self.workers),
             skipped_checks=tuple(
-                c for c in self.settings.checks if not (c == "isolation" and self.workers)
+                c for c in self.settings.checks if not (c in RUN_CHECKS and self.workers)
             ),
             collect_only=collect_only,
         )

@@ -108,6 +108,7 @@ class Worker:
         cwd: Path,
         workdir: Path,
         basetemp: Path | None = None,
+        boundaries: bool = False,
     ) -> None:
         self.task = task
         self.attempt = attempt
@@ -118,7 +119,15 @@ class Worker:
         read_fd, write_fd = os.pipe()
         self.fd = read_fd
         self.spec_path.write_text(
-            json.dumps({"fd": write_fd, "ids": self.ids, "task": task, "controller": os.getpid()})
+            json.dumps(
+                {
+                    "fd": write_fd,
+                    "ids": self.ids,
+                    "task": task,
+                    "controller": os.getpid(),
+                    "boundaries": boundaries,
+                }
+            )
         )
         command = [
             *argv,

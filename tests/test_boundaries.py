@@ -1,0 +1,156 @@
+"""File boundaries measured at run time in the workers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+PLAN = """\
+shared: [pkg/contracts.py, pkg/__init__.py]
+tasks:
+  low:
+    files: [pkg/low.py]
+    tests: [tests/test_low.py]
+  mid:
+    files: [pkg/mid.py]
+    depends_on: [low]
+    tests: [tests/test_mid.py]
+  other:
+    files: [pkg/other.py]
+    tests: [tests/test_other.py]
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makefile(".yaml", delegation=PLAN)
+    pytester.makeini("[pytest]\npythonpath = .\n")
+    pkg = pytester.path / "pkg"
+    pkg.mkdir()
+    # an __init__ that imports every module must not make every task touch every file
+    (pkg / "__init__.py").write_text("from pkg import contracts, low, mid, other, loose\n")
+    (pkg / "contracts.py").write_text("def shape(x):\n    return {'value': x}\n")
+    (pkg / "low.py").write_text(
+        "from pkg.contracts import shape\n\ndef low(x):\n    return shape(x)\n"
+    )
+    (pkg / "mid.py").write_text("from pkg.low import low\n\ndef mid(x):\n    return low(x + 1)\n")
+    (pkg / "other.py").write_text("def other():\n    return 'other'\n")
+    (pkg / "loose.py").write_text("def loose():\n    return 'loose'\n")
+    tests = pytester.path / "tests"
+    tests.mkdir()
+    (tests / "conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef helper():\n    return lambda: 1\n"
+    )
+    (tests / "test_low.py").write_text(
+        "from pkg.low import low\n\ndef test_low(helper):\n    assert low(1) == {'value': 1}\n"
+    )
+    (tests / "test_mid.py").write_text(
+        "from pkg.mid import mid\n\ndef test_mid():\n    assert mid(1)['value'] == 2\n"
+    )
+    (tests / "test_other.py").write_text(
+        "def test_other():\n    from pkg.other import other\n    assert other() == 'other'\n"
+    )
+    return pytester
+
+
+def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:  # type: ignore[type-arg]
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--delegation-report", "--delegation-report=json:r.json", *args
+    )
+    return result, json.loads((pytester.path / "r.json").read_text())
+
+
+def test_dependencies_shared_files_conftest_and_init_are_allowed(project: pytest.Pytester) -> None:
+    result, data = run(project)
+    assert result.ret == 0, result.outlines
+    assert data["findings"] == []
+    # mid's tests run low's code through mid (a declared dependency): allowed, and listed
+    assert data["tasks"]["mid"]["executed_files"] == [
+        "pkg/contracts.py",
+        "pkg/low.py",
+        "pkg/mid.py",
+    ]
+    assert data["tasks"]["other"]["executed_files"] == ["pkg/other.py"]
+    result.stdout.fnmatch_lines(["mode: *; checked: isolation, boundaries*"])
+
+
+def test_direct_call_into_another_tasks_file(project: pytest.Pytester) -> None:
+    (project.path / "tests/test_other.py").write_text(
+        "from pkg.low import low\n\ndef test_other():\n    assert low(2)\n"
+    )
+    result, data = run(project)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    [finding] = data["findings"]
+    assert finding == {
+        "rule": "boundary-violation",
+        "severity": "error",
+        "task": "other",
+        "other_task": "low",
+        "test": "tests/test_other.py::test_other",
+        "file": "pkg/low.py",
+        "line": 3,
+        "via": "run",
+        "function": "low",
+        "owner_wave": 1,
+        "declared_dependencies": [],
+        "message": finding["message"],
+        "fix": "declare the dependency (depends_on: [low]) or move that code into the plan's "
+        "shared: files",
+    }
+    result.stdout.fnmatch_lines(["  boundary-violation: task other, with low, pkg/low.py:3"])
+
+
+def test_transitive_reach_through_a_dependency(project: pytest.Pytester) -> None:
+    # mid may run low's code; a task depending only on mid may too (transitively)
+    plan = (
+        PLAN
+        + "  top:\n    files: [pkg/top.py]\n    depends_on: [mid]\n    tests: [tests/test_top.py]\n"
+    )
+    project.makefile(".yaml", delegation=plan)
+    (project.path / "pkg/top.py").write_text(
+        "from pkg.mid import mid\n\ndef top():\n    return mid(0)\n"
+    )
+    (project.path / "tests/test_top.py").write_text(
+        "from pkg.top import top\n\ndef test_top():\n    assert top()\n"
+    )
+    # other calls mid, which calls low onward: both are violations of 'other'
+    (project.path / "tests/test_other.py").write_text(
+        "from pkg.mid import mid\n\ndef test_other():\n    assert mid(0)\n"
+    )
+    _, data = run(project)
+    found = sorted((f["task"], f["other_task"], f["file"]) for f in data["findings"])
+    assert found == [("other", "low", "pkg/low.py"), ("other", "mid", "pkg/mid.py")]
+
+
+def test_unowned_file(project: pytest.Pytester) -> None:
+    (project.path / "tests/test_other.py").write_text(
+        "from pkg.loose import loose\n\ndef test_other():\n    assert loose()\n"
+    )
+    result, data = run(project)
+    assert result.ret == 0  # a warning
+    assert [(f["rule"], f["task"], f["file"]) for f in data["findings"]] == [
+        ("unowned-file", "other", "pkg/loose.py")
+    ]
+
+
+def test_importlib_reach_is_caught_at_run_time(project: pytest.Pytester) -> None:
+    (project.path / "tests/test_other.py").write_text(
+        "import importlib\n\ndef test_other():\n"
+        "    module = importlib.import_module('pkg.' + 'low')\n    assert module.low(0)\n"
+    )
+    _, data = run(project)
+    assert [(f["rule"], f["other_task"]) for f in data["findings"]] == [
+        ("boundary-violation", "low")
+    ]
+
+
+def test_boundaries_can_be_switched_off(project: pytest.Pytester) -> None:
+    (project.path / "tests/test_other.py").write_text(
+        "from pkg.low import low\n\ndef test_other():\n    assert low(2)\n"
+    )
+    result, data = run(project, "--delegation-check=isolation")
+    assert result.ret == 0
+    assert data["findings"] == []
+    assert data["tasks"]["other"]["executed_files"] == []
