@@ -37,6 +37,7 @@ from pytest_delegation.results import test_outcome
 from pytest_delegation.scheduler import Scheduler
 from pytest_delegation.workers import Worker
 from pytest_delegation.workers import describe_exit
+from pytest_delegation.workers import coverage_target
 from pytest_delegation.workers import worker_argv
 
 
@@ -96,10 +97,12 @@ class Controller:
         }
         self.replayed: set[str] = set()
         self.executed: dict[str, dict[str, Execution]] = {}  # task -> file -> first run
+        self.unmeasured: set[str] = set()  # tasks whose worker could not track files
         self.attempts: dict[Worker, Attempt] = {}
         self.history: dict[str, list[Attempt]] = {}
         self.selector = selectors.DefaultSelector()
         self.argv = worker_argv(self.config)
+        self.coverage = coverage_target(self.config)
         basetemp = self.config.option.basetemp
         self.basetemp = Path(basetemp).resolve() if basetemp else None
         self.tr = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -166,6 +169,7 @@ class Controller:
             workdir,
             self.basetemp,
             boundaries=self.settings.boundaries and task is not None,
+            coverage=self.coverage is not None,
         )
         attempt = Attempt(worker)
         self.attempts[worker] = attempt
@@ -240,6 +244,8 @@ class Controller:
         elif kind == "warning":
             self._warning(event)
         elif kind == "executed":
+            if not event.get("measured", True) and attempt.worker.task is not None:
+                self.unmeasured.add(attempt.worker.task)
             attempt.executed = {
                 path: Execution(str(function), int(line), str(test))
                 for path, (function, line, test) in event.get("files", {}).items()
@@ -316,6 +322,8 @@ class Controller:
             )
             attempt.outcomes[nodeid] = "error"
             self._replay(nodeid, location, [report])
+        if self.coverage is not None:
+            worker.hand_over_coverage(self.coverage)
         worker.close()
         if task is None:
             self._settle_untagged(attempt)

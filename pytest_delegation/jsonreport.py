@@ -51,6 +51,7 @@ def report_data(report: RunReport) -> dict[str, Any]:
         "tasks": tasks,
         "untagged": dict(report.untagged),
         "findings": [finding.to_json() for finding in report.findings],
+        "notes": list(report.notes),
         "summary": report.summary(),
     }
     return data

@@ -126,6 +126,7 @@ class Settings:
     fail_on: str
     task: str | None
     ignore: tuple[str, ...]
+    diff: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -185,6 +186,7 @@ def resolve(config: pytest.Config) -> Settings:
         checks=tuple(checks),  # type: ignore[arg-type]
         fail_on=str(fail_on),
         task=opt.delegation_task,
+        diff=opt.delegation_diff,
         ignore=tuple(config.getini("delegation_ignore")),
     )
 

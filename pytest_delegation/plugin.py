@@ -85,6 +85,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Which findings fail the session: error (default), warning or never.",
     )
     group.addoption(
+        "--delegation-diff",
+        dest="delegation_diff",
+        metavar="REF",
+        help="Also check the files changed since the git ref REF against the plan.",
+    )
+    group.addoption(
         "--delegation-task",
         dest="delegation_task",
         metavar="ID",

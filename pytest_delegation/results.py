@@ -73,6 +73,7 @@ class RunReport:
     mode: str = "in-process"
     checks: tuple[str, ...] = ()
     skipped_checks: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)  # what the run could not do, and why
     collect_only: bool = False
     failed: bool = False  # the session fails because of the plugin's verdict
 

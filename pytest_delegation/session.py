@@ -74,6 +74,7 @@ class DelegationSession:
         self.blocked: dict[str, str | None] = {}
         self.current_wave: int | None = None
         self.report: RunReport | None = None
+        self.notes: list[str] = []
 
     @property
     def workers(self) -> int:
@@ -160,6 +161,23 @@ class DelegationSession:
             plan_file=self._plan_label(),
         )
         for finding in static_findings(context):
+            self.add_finding(finding)
+        if self.settings.diff:
+            self._check_changes(plan, self.settings.diff)
+
+    def _check_changes(self, plan: Plan, ref: str) -> None:
+        from pytest_delegation.changes import ChangesError
+        from pytest_delegation.changes import changed_files
+        from pytest_delegation.changes import diff_findings
+        from pytest_delegation.changes import task_commits
+
+        try:
+            changed = changed_files(self.rootdir, ref)
+            commits = task_commits(self.rootdir, ref)
+        except ChangesError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        plan_dir = plan_folder(plan, self.rootdir)
+        for finding in diff_findings(plan, plan_dir, changed, commits, ref=ref):
             self.add_finding(finding)
 
     def _ref(self, item: pytest.Item) -> tuple[TestRef, list[object]]:
@@ -294,6 +312,13 @@ class DelegationSession:
             self._remember_durations(runnable)
             if "boundaries" in self.settings.checks:
                 self._check_boundaries(controller.executed, session.items)
+                if controller.unmeasured:
+                    self.notes.append(
+                        "file boundaries not measured for "
+                        + ", ".join(sorted(controller.unmeasured))
+                        + ": another tracer (coverage, a debugger) was active; Python 3.12+ "
+                        "measures alongside it"
+                    )
         return True
 
     def _check_boundaries(
@@ -414,6 +439,7 @@ class DelegationSession:
                 c for c in self.settings.checks if not (c in RUN_CHECKS and self.workers)
             ),
             collect_only=collect_only,
+            notes=self.notes,
         )
         bad_tasks = any(r.status in ("failed", "blocked", "error") for r in self.results.values())
         report.failed = (

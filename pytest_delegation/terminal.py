@@ -94,6 +94,8 @@ def header(report: RunReport) -> list[str]:
         lines.extend(_wrap(mode, ""))
     if report.seed is not None:
         lines.append(f"seed: {report.seed}")
+    for note in report.notes:
+        lines.extend(_wrap("note: " + note, ""))
     return lines
 
 

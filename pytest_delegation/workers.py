@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ DROP_WITH_VALUE = frozenset(
         "-k", "-m", "--maxfail", "--deselect", "--junitxml", "--junit-xml", "--junit-prefix",
         "--junitprefix", "--report-log", "-n", "--numprocesses", "--dist", "--tx",
         "--maxprocesses", "--basetemp", "--durations", "--durations-min", "--rootdir", "-c",
-        "--config-file", "--randomly-seed",
+        "--config-file", "--randomly-seed", "--cov-report", "--cov-fail-under",
     }
 )  # fmt: skip
 # ... and without one
@@ -81,12 +82,30 @@ def worker_argv(config: pytest.Config) -> list[str]:
         argv += ["-p", "no:randomly"]
     if config.pluginmanager.hasplugin("xdist"):
         argv += ["-n", "0"]  # a worker never starts workers of its own
+    if coverage_target(config) is not None:
+        argv += ["--cov-report="]  # workers measure; the controller combines and reports
     argv += ["-p", "pytest_delegation.child"]
     return argv
 
 
-def worker_env(task: str | None) -> dict[str, str]:
+def coverage_target(config: pytest.Config) -> Path | None:
+    """pytest-cov's data file in the controller, when ``--cov`` measures this run.
+
+    Each worker writes its coverage data to a folder of its own (``COVERAGE_FILE``);
+    the controller moves it next to this file, where pytest-cov's own combine step
+    picks it up, as it does for pytest-xdist workers: one report for the whole run.
+    """
+    plugin = config.pluginmanager.get_plugin("_cov")
+    controller = getattr(plugin, "cov_controller", None)
+    combining = getattr(controller, "combining_cov", None)
+    data_file = getattr(getattr(combining, "config", None), "data_file", None)
+    return Path(data_file) if isinstance(data_file, str) else None
+
+
+def worker_env(task: str | None, coverage_file: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if coverage_file is not None:
+        env["COVERAGE_FILE"] = str(coverage_file)
     addopts = env.get("PYTEST_ADDOPTS")
     if addopts:
         env["PYTEST_ADDOPTS"] = shlex.join(forwarded(shlex.split(addopts), ()))
@@ -109,6 +128,7 @@ class Worker:
         workdir: Path,
         basetemp: Path | None = None,
         boundaries: bool = False,
+        coverage: bool = False,
     ) -> None:
         self.task = task
         self.attempt = attempt
@@ -116,6 +136,9 @@ class Worker:
         name = f"{task or 'untagged'}-{attempt}"
         self.spec_path = workdir / f"{name}.json"
         self.output_path = workdir / f"{name}.out"
+        self.coverage_file = workdir / f"{name}.cov" / ".coverage" if coverage else None
+        if self.coverage_file is not None:
+            self.coverage_file.parent.mkdir()
         read_fd, write_fd = os.pipe()
         self.fd = read_fd
         self.spec_path.write_text(
@@ -145,7 +168,7 @@ class Worker:
                 self.process = subprocess.Popen(
                     command,
                     cwd=cwd,
-                    env=worker_env(task),
+                    env=worker_env(task, self.coverage_file),
                     stdin=subprocess.DEVNULL,
                     stdout=output,
                     stderr=subprocess.STDOUT,
@@ -209,6 +232,12 @@ class Worker:
         except OSError:
             return ""
         return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    def hand_over_coverage(self, target: Path) -> None:
+        """Put this worker's coverage data where the controller's pytest-cov combines."""
+        if self.coverage_file is not None and self.coverage_file.exists():
+            name = f"{target.name}.delegation-{self.task or 'untagged'}-{self.attempt}"
+            shutil.move(str(self.coverage_file), target.with_name(name))
 
     def close(self) -> None:
         try:

@@ -154,3 +154,29 @@ def test_boundaries_can_be_switched_off(project: pytest.Pytester) -> None:
     assert result.ret == 0
     assert data["findings"] == []
     assert data["tasks"]["other"]["executed_files"] == []
+
+
+def test_coverage_of_the_workers_is_combined(project: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_cov")
+    result = project.runpytest_subprocess(
+        "-p", "no:randomly", "--delegation-report=json:r.json", "--cov=pkg",
+        "--cov-report=term-missing",
+    )  # fmt: skip
+    assert result.ret == 0, result.outlines
+    # every function body ran in a worker only; combined, the package is fully covered
+    result.stdout.fnmatch_lines(
+        [
+            "pkg/low.py * 3 * 0 * 100%*",
+            "pkg/mid.py * 3 * 0 * 100%*",
+            "pkg/other.py * 2 * 0 * 100%*",
+        ]
+    )
+    leftovers = [p.name for p in project.path.iterdir() if p.name.startswith(".coverage.")]
+    assert leftovers == []
+    notes = json.loads((project.path / "r.json").read_text())["notes"]
+    import sys
+
+    if sys.version_info < (3, 12):
+        assert notes and "file boundaries not measured" in notes[0]
+    else:
+        assert notes == []
