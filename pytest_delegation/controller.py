@@ -36,8 +36,8 @@ from pytest_delegation.results import task_status
 from pytest_delegation.results import test_outcome
 from pytest_delegation.scheduler import Scheduler
 from pytest_delegation.workers import Worker
-from pytest_delegation.workers import describe_exit
 from pytest_delegation.workers import coverage_target
+from pytest_delegation.workers import describe_exit
 from pytest_delegation.workers import worker_argv
 
 
