@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import types
 from types import FrameType
 from typing import Any
 
@@ -54,17 +55,31 @@ class Child:
         self.fd: int = spec["fd"]
         self.ids: list[str] = spec["ids"]
         self.tracker = Tracker(str(config.rootpath)) if spec.get("boundaries") else None
+        # order-check runs want outcomes only, not full reports, and maybe state diffs
+        self.brief: bool = bool(spec.get("brief"))
+        snap = spec.get("snapshot")
+        self.snapshot: set[str] | bool = set(snap) if isinstance(snap, list) else bool(snap)
+        self.prefix = str(config.rootpath).rstrip(os.sep) + os.sep
+        self.before: dict[str, object] | None = None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
         # only code run by a test's setup, call and teardown counts, never module import
-        if self.tracker is None:
-            return (yield)
-        self.tracker.start(item.nodeid)
+        watch = self.snapshot is True or (
+            isinstance(self.snapshot, set) and item.nodeid in self.snapshot
+        )
+        before = state(self.prefix) if watch else None
+        if self.tracker is not None:
+            self.tracker.start(item.nodeid)
         try:
             return (yield)
         finally:
-            self.tracker.stop()
+            if self.tracker is not None:
+                self.tracker.stop()
+            if before is not None:
+                changed = diff_state(before, state(self.prefix))
+                if changed:
+                    self.send("state", nodeid=item.nodeid, changed=changed)
 
     def send(self, event: str, **data: object) -> None:
         line = json.dumps({"event": event, **data}, default=str).encode() + b"\n"
@@ -97,6 +112,15 @@ class Child:
         self.send("logstart", nodeid=nodeid, location=location)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.brief:
+            self.send(
+                "outcome",
+                nodeid=report.nodeid,
+                when=report.when,
+                outcome=report.outcome,
+                wasxfail=hasattr(report, "wasxfail"),
+            )
+            return
         data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
         self.send("report", data=data)
 
@@ -190,3 +214,71 @@ class Tracker:
         elif self.monitoring is None and sys.gettrace() == self._on_call:
             sys.settrace(None)
             threading.settrace(None)  # type: ignore[arg-type,unused-ignore]
+
+
+# -- shared state around a test (for the order check) ---------------------------------
+
+_SKIP_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
+
+
+def _fingerprint(value: object) -> object:
+    """Cheap and good enough to see a change: values for scalars, bounded reprs else."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value if not isinstance(value, (str, bytes)) or len(value) < 500 else hash(value)
+    try:
+        if isinstance(value, (list, tuple, set, frozenset, dict)):
+            if len(value) > 200:
+                return (type(value).__name__, id(value), len(value))
+            return (type(value).__name__, id(value), repr(value)[:1000])
+        attrs = getattr(value, "__dict__", None)
+        if isinstance(attrs, dict):
+            return ("object", id(value), repr(sorted(attrs.items()))[:1000])
+        return ("other", id(value), repr(value)[:200])
+    except Exception:  # a repr that raises tells nothing
+        return ("unreprable", id(value))
+
+
+def state(prefix: str) -> dict[str, object]:
+    """Module globals of project modules, the environment, the cwd, sys.path, and more."""
+    snapshot: dict[str, object] = {}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str) or not file.startswith(prefix) or "site-packages" in file:
+            continue
+        try:
+            items = list(vars(module).items())
+        except TypeError:
+            continue
+        for attr, value in items:
+            if attr.startswith("__") or isinstance(value, _SKIP_TYPES) or callable(value):
+                continue
+            snapshot[f"global {name}.{attr}"] = _fingerprint(value)
+    for key, value in os.environ.items():
+        if key != "PYTEST_CURRENT_TEST":
+            snapshot[f"environment variable {key}"] = value
+    try:
+        snapshot["working directory"] = os.getcwd()
+    except OSError:
+        snapshot["working directory"] = None
+    snapshot["sys.path"] = tuple(sys.path)
+    decimal = sys.modules.get("decimal")
+    if decimal is not None:
+        snapshot["decimal context"] = repr(decimal.getcontext())
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        snapshot["logging handlers of the root logger"] = tuple(
+            id(h) for h in logging.getLogger().handlers
+        )
+    return snapshot
+
+
+def diff_state(before: dict[str, object], after: dict[str, object]) -> list[str]:
+    changed = []
+    for key in sorted(set(before) | set(after)):
+        if key not in before:
+            changed.append(f"{key} (set)")
+        elif key not in after:
+            changed.append(f"{key} (removed)")
+        elif before[key] != after[key]:
+            changed.append(key)
+    return changed

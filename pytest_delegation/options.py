@@ -127,6 +127,8 @@ class Settings:
     task: str | None
     ignore: tuple[str, ...]
     diff: str | None = None
+    seed: int | None = None
+    shuffles: int = 2
 
     @property
     def enabled(self) -> bool:
@@ -187,6 +189,12 @@ def resolve(config: pytest.Config) -> Settings:
         fail_on=str(fail_on),
         task=opt.delegation_task,
         diff=opt.delegation_diff,
+        seed=opt.delegation_seed,
+        shuffles=int(
+            opt.delegation_shuffles  # type: ignore[arg-type]
+            if opt.delegation_shuffles is not None
+            else _from_ini(config, "delegation_shuffles", retries_type, "2")
+        ),
         ignore=tuple(config.getini("delegation_ignore")),
     )
 

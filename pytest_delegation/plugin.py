@@ -85,6 +85,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Which findings fail the session: error (default), warning or never.",
     )
     group.addoption(
+        "--delegation-seed",
+        dest="delegation_seed",
+        type=int,
+        metavar="N",
+        help="Seed of the shuffled orders of the order check (printed, to repeat a run).",
+    )
+    group.addoption(
+        "--delegation-shuffles",
+        dest="delegation_shuffles",
+        type=options.retries_type,
+        metavar="K",
+        help="Seeded shuffled orders the order check runs besides forward and reverse "
+        "(default 2).",
+    )
+    group.addoption(
         "--delegation-diff",
         dest="delegation_diff",
         metavar="REF",
@@ -101,6 +116,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("delegation_retries", "Fresh-worker retries of a failed task (default 1).")
     parser.addini("delegation_timeout", "Wall-clock limit of one worker run, in seconds.")
     parser.addini("delegation_schedule", "Worker schedule: waves (default) or dag.")
+    parser.addini("delegation_shuffles", "Shuffled orders of the order check (default 2).")
     parser.addini("delegation_check", "Checks to run: isolation, order, boundaries, all, none.")
     parser.addini("delegation_fail_on", "Which findings fail the session: error, warning, never.")
     parser.addini(

@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Sequence
 import os
+from pathlib import Path
+import random
+import shutil
+import tempfile
 import time
 
 import pytest
@@ -46,7 +50,7 @@ from pytest_delegation.waves import transitive_dependencies
 
 
 plan_key = pytest.StashKey[Plan]()
-RUN_CHECKS = ("isolation", "boundaries")  # the checks this version runs, in workers
+RUN_CHECKS = ("isolation", "boundaries", "order")  # the checks that need workers
 
 
 class DelegationSession:
@@ -75,6 +79,7 @@ class DelegationSession:
         self.current_wave: int | None = None
         self.report: RunReport | None = None
         self.notes: list[str] = []
+        self.seed = settings.seed if settings.seed is not None else random.randrange(10**6)
 
     @property
     def workers(self) -> int:
@@ -310,6 +315,8 @@ class DelegationSession:
             controller.run()
         finally:
             self._remember_durations(runnable)
+            if "order" in self.settings.checks and not controller.stopped:
+                self._check_order(session, by_task, untagged)
             if "boundaries" in self.settings.checks:
                 self._check_boundaries(controller.executed, session.items)
                 if controller.unmeasured:
@@ -320,6 +327,64 @@ class DelegationSession:
                         "measures alongside it"
                     )
         return True
+
+    def _check_order(
+        self,
+        session: pytest.Session,
+        by_task: dict[str, list[pytest.Item]],
+        untagged: list[pytest.Item],
+    ) -> None:
+        """Replay the suite in other orders; pin every changed outcome to its culprit."""
+        from pytest_delegation.ordercheck import check_order
+        from pytest_delegation.runs import SequenceRunner
+
+        assert self.plan is not None
+        flaky = {t for f in self.findings if f.rule == "flaky" for t in f.extra.get("tests", [])}
+        baseline: dict[str, str] = {}
+        for task, result in self.results.items():
+            if result.status in ("passed", "failed", "flaky"):
+                baseline.update(result.tests)
+        baseline.update(self.untagged)
+        baseline = {
+            t: o
+            for t, o in baseline.items()
+            if o in ("passed", "failed", "error") and t not in flaky
+        }
+        files = {
+            item.nodeid: str(item.path)
+            for items in (*by_task.values(), untagged)
+            for item in items
+        }
+        tests = {task: [i.nodeid for i in items] for task, items in by_task.items()}
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+
+        def say(line: str) -> None:
+            if tr is not None and self.config.get_verbosity() >= 0:
+                tr.write_line(line, bold=True)
+
+        workdir = Path(tempfile.mkdtemp(prefix="pytest-delegation-order-"))
+        try:
+            runner = SequenceRunner(
+                self.config, self.workers, workdir, files, timeout=self.settings.timeout
+            )
+            findings = check_order(
+                runner,
+                self.plan,
+                tests,
+                [i.nodeid for i in untagged],
+                baseline,
+                self.settings.shuffles,
+                self.seed,
+                say,
+            )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        self.notes.append(
+            f"order check: {runner.sessions} worker runs, {runner.tests_executed} tests "
+            f"executed (seed {self.seed})"
+        )
+        for finding in findings:
+            self.add_finding(finding)
 
     def _check_boundaries(
         self, executed: dict[str, dict[str, Execution]], items: Sequence[pytest.Item]
@@ -426,6 +491,7 @@ class DelegationSession:
         for task in self.results:
             self._settle(task)
         collect_only = bool(self.config.option.collectonly)
+        report_checks = tuple(c for c in self.settings.checks if c in RUN_CHECKS and self.workers)
         report = RunReport(
             plan=self.plan,
             plan_path=self._plan_label(),
@@ -434,12 +500,13 @@ class DelegationSession:
             untagged=self.untagged,
             duration=time.perf_counter() - self.started,
             mode=self.mode,
-            checks=tuple(c for c in self.settings.checks if c in RUN_CHECKS and self.workers),
+            checks=report_checks,
             skipped_checks=tuple(
                 c for c in self.settings.checks if not (c in RUN_CHECKS and self.workers)
             ),
             collect_only=collect_only,
             notes=self.notes,
+            seed=self.seed if "order" in report_checks else None,
         )
         bad_tasks = any(r.status in ("failed", "blocked", "error") for r in self.results.values())
         report.failed = (

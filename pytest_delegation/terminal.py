@@ -89,7 +89,7 @@ def header(report: RunReport) -> list[str]:
         if report.checks:
             mode += f"; checked: {', '.join(report.checks)}"
         if report.skipped_checks:
-            why = "they need workers" if report.mode == "in-process" else "not in this version"
+            why = "they need workers" if report.mode == "in-process" else "not asked for"
             mode += f"; not checked: {', '.join(report.skipped_checks)} ({why})"
         lines.extend(_wrap(mode, ""))
     if report.seed is not None:

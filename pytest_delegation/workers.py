@@ -129,11 +129,14 @@ class Worker:
         basetemp: Path | None = None,
         boundaries: bool = False,
         coverage: bool = False,
+        extra: dict[str, object] | None = None,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
     ) -> None:
         self.task = task
         self.attempt = attempt
         self.ids = list(ids)
-        name = f"{task or 'untagged'}-{attempt}"
+        name = name or f"{task or 'untagged'}-{attempt}"
         self.spec_path = workdir / f"{name}.json"
         self.output_path = workdir / f"{name}.out"
         self.coverage_file = workdir / f"{name}.cov" / ".coverage" if coverage else None
@@ -149,6 +152,7 @@ class Worker:
                     "task": task,
                     "controller": os.getpid(),
                     "boundaries": boundaries,
+                    **(extra or {}),
                 }
             )
         )
@@ -168,7 +172,7 @@ class Worker:
                 self.process = subprocess.Popen(
                     command,
                     cwd=cwd,
-                    env=worker_env(task, self.coverage_file),
+                    env={**worker_env(task, self.coverage_file), **(env or {})},
                     stdin=subprocess.DEVNULL,
                     stdout=output,
                     stderr=subprocess.STDOUT,

@@ -1,0 +1,207 @@
+"""The order check: replay the suite in other orders, pin each changed outcome, prove it.
+
+1. canonical (wave order, one process), reverse and seeded shuffles, in workers;
+2. then, to see past tests that undo the pollution (cleaners), each test that changed
+   shared state in the canonical run runs first, followed by every test that did not;
+3. every test whose outcome differs from its isolated run is confirmed, bisected to its
+   culprit and reported with a command that was run once and seen to fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from pytest_delegation.findings import Finding
+from pytest_delegation.ordering import Suspect
+from pytest_delegation.ordering import Verdict
+from pytest_delegation.ordering import investigate
+from pytest_delegation.ordering import orders
+from pytest_delegation.ordering import suspects
+from pytest_delegation.plan import Plan
+from pytest_delegation.runs import Request
+from pytest_delegation.runs import Run
+from pytest_delegation.runs import SequenceRunner
+from pytest_delegation.waves import transitive_dependencies
+
+
+MAX_CHANGERS = 64  # tests that change shared state, each tried first before the others
+
+
+def check_order(
+    runner: SequenceRunner,
+    plan: Plan,
+    tests_by_task: Mapping[str, Sequence[str]],
+    untagged: Sequence[str],
+    baseline: Mapping[str, str],
+    shuffles: int,
+    seed: int,
+    say: Callable[[str], None],
+) -> list[Finding]:
+    task_of = {test: task for task, tests in tests_by_task.items() for test in tests}
+    waves = [[list(tests_by_task[t]) for t in wave if tests_by_task.get(t)] for wave in plan.waves]
+    sequences = orders(waves, untagged, shuffles, seed)
+    say(
+        f"order check: {', '.join(name for name, _ in sequences[:2])} and {shuffles} "
+        f"shuffle{'s' * (shuffles != 1)} (seed {seed})"
+    )
+    requests = [Request(tuple(ids), snapshot=(name == "canonical")) for name, ids in sequences]
+    runs = [(name, run) for (name, _), run in zip(sequences, _many(runner, requests), strict=True)]
+    changers = _changers(runs[0][1])
+    if changers:
+        canonical = runs[0][1].ids
+        quiet = [t for t in canonical if t not in set(changers)]
+        extra = [Request((c, *[t for t in quiet])) for c in changers[:MAX_CHANGERS]]
+        runs += [
+            (f"{c} first", run) for c, run in zip(changers, _many(runner, extra), strict=False)
+        ]
+    found = suspects(dict(baseline), runs)
+    for suspect in found:
+        own = tests_by_task.get(task_of.get(suspect.test, ""), [])
+        if suspect.test in own:
+            suspect.home = tuple(own[: list(own).index(suspect.test)])
+    if not found:
+        say(f"order check: no test changed outcome in {len(runs)} orders")
+        return []
+    say(f"order check: {len(found)} test{'s' * (len(found) != 1)} changed outcome; bisecting")
+    verdicts = runner.serve([investigate(s, changers) for s in found])
+    return _findings(plan, task_of, found, verdicts, runner.config)
+
+
+def _many(runner: SequenceRunner, requests: Sequence[Request]) -> list[Run]:
+    return runner.serve([_one(r) for r in requests])
+
+
+def _one(request: Request):  # type: ignore[no-untyped-def]
+    return (yield request)
+
+
+def _changers(run: Run) -> list[str]:
+    """Tests that left shared state changed, in the order they ran."""
+    return [t for t in run.ids if run.states.get(t)]
+
+
+def _findings(
+    plan: Plan,
+    task_of: Mapping[str, str],
+    found: Sequence[Suspect],
+    verdicts: Sequence[Verdict],
+    config: pytest.Config,
+) -> list[Finding]:
+    findings = []
+    same_wave: dict[int, list[Verdict]] = {}
+    for suspect, verdict in zip(found, verdicts, strict=True):
+        task = task_of.get(verdict.test)
+        if not verdict.confirmed:
+            findings.append(
+                Finding(
+                    "flaky",
+                    f"{verdict.test} changed outcome in the {suspect.order} order, but not "
+                    "when that order ran again: flaky, not an ordering dependency",
+                    fix="make the test deterministic",
+                    task=task,
+                    test=verdict.test,
+                )
+            )
+            continue
+        findings.append(_dependency(plan, task_of, verdict, config))
+        culprit_task = task_of.get(verdict.culprits[0]) if verdict.culprits else None
+        if task and culprit_task and culprit_task != task:
+            wave = plan.wave_of(task)
+            if wave == plan.wave_of(culprit_task):
+                same_wave.setdefault(wave, []).append(verdict)
+    for wave, items in sorted(same_wave.items()):
+        pairs = sorted({f"{task_of[v.culprits[0]]} -> {task_of[v.test]}" for v in items})
+        findings.append(
+            Finding(
+                "wave-order-dependency",
+                f"the outcome of wave {wave} depends on the order of its tasks: "
+                + ", ".join(pairs),
+                fix="make the tasks independent (see the hidden-ordering-dependency "
+                "findings), or chain them with depends_on so they run in different waves",
+                task=task_of[items[0].test],
+                other_task=task_of[items[0].culprits[0]],
+                extra={"wave": wave, "pairs": pairs},
+            )
+        )
+    return findings
+
+
+def _dependency(
+    plan: Plan, task_of: Mapping[str, str], verdict: Verdict, config: pytest.Config
+) -> Finding:
+    task = task_of.get(verdict.test)
+    culprits = verdict.culprits
+    culprit_task = task_of.get(culprits[0]) if culprits else None
+    declared = bool(
+        task and culprit_task and culprit_task in transitive_dependencies(plan.tasks, task)
+    )
+    if verdict.kind == "victim":
+        order = (*culprits, verdict.test) if culprits else (verdict.test,)
+    else:
+        order = (verdict.test,)  # a brittle test fails on its own
+    command = reproduce_command(order)
+    verified = _fails(command, config)
+    named = " and ".join(culprits) if culprits else "a test that ran before it (not pinned)"
+    if verdict.kind == "victim":
+        message = f"{verdict.test} fails after {named} ran before it; it passes alone"
+    else:
+        message = f"{verdict.test} passes only after {named} ran before it; it fails alone"
+    where = f" (found in the {verdict.order} order)"
+    leaked = f"; shared state it changed: {', '.join(verdict.state[:4])}" if verdict.state else ""
+    if verdict.kind == "victim":
+        fix = "make the culprit restore what it changes (a fixture with teardown, monkeypatch)"
+        fix += leaked + ", or isolate the victim from that state"
+    else:
+        fix = "make the test set up what it needs itself (a fixture)" + leaked
+        if culprit_task and task and culprit_task != task and not declared:
+            fix += f", or declare the dependency: depends_on: [{culprit_task}]"
+    extra: dict[str, object] = {
+        "kind": verdict.kind,
+        "declared_dependency": declared,
+        "bisect_runs": verdict.bisect_runs,
+        "reproduce": command,
+        "order": verdict.order,
+    }
+    if culprits:
+        extra["culprit_test"] = culprits[0] if len(culprits) == 1 else list(culprits)
+        if culprit_task:
+            extra["culprit_task"] = culprit_task
+    if verdict.state:
+        extra["shared_state"] = verdict.state
+    if not verified:
+        extra["reproduce_verified"] = False
+    return Finding(
+        "hidden-ordering-dependency",
+        message + where,
+        fix=fix,
+        task=task,
+        other_task=culprit_task if culprit_task != task else None,
+        test=verdict.test,
+        extra=extra,
+    )
+
+
+def reproduce_command(order: Sequence[str]) -> str:
+    return shlex.join(
+        ["python", "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", *order]
+    )
+
+
+def _fails(command: str, config: pytest.Config) -> bool:
+    """Run the reproduce command once, from rootdir, as a user would: it must exit 1."""
+    argv = shlex.split(command)
+    argv[0] = sys.executable
+    try:
+        done = subprocess.run(
+            argv, cwd=config.rootpath, capture_output=True, timeout=300, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 1

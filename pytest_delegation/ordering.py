@@ -1,0 +1,203 @@
+"""Hidden ordering dependencies: which orders to try, and pinning a changed outcome to its culprit.
+
+Pure logic: the runs themselves are requested by yielding `runs.Request`s (see
+`runs.SequenceRunner.serve`), so bisections for many tests share the worker pool.
+A culprit is only ever reported after a run showed it: no false culprit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+import random
+
+from pytest_delegation.runs import Client
+from pytest_delegation.runs import Request
+from pytest_delegation.runs import Run
+
+
+FAILING = frozenset({"failed", "error"})
+MAX_DDMIN_RUNS = 64
+
+
+def orders(
+    waves: Sequence[Sequence[Sequence[str]]],
+    untagged: Sequence[str],
+    shuffles: int,
+    seed: int,
+) -> list[tuple[str, list[str]]]:
+    """The sequences to try: canonical, reverse, then seeded shuffles (waves stay in order).
+
+    `waves` holds, per wave, per task (in the plan's order), the task's tests in order.
+    """
+    result = [("canonical", _flat(waves, untagged))]
+    reverse = [[list(reversed(task)) for task in reversed(wave)] for wave in waves]
+    result.append(("reverse", _flat(reverse, list(reversed(untagged)))))
+    rng = random.Random(seed)
+    for number in range(1, shuffles + 1):
+        shuffled = []
+        for wave in waves:
+            tasks = [rng.sample(list(task), len(task)) for task in wave]
+            rng.shuffle(tasks)
+            shuffled.append(tasks)
+        result.append(
+            (f"shuffle {number}", _flat(shuffled, rng.sample(list(untagged), len(untagged))))
+        )
+    return result
+
+
+def _flat(waves: Sequence[Sequence[Sequence[str]]], untagged: Sequence[str]) -> list[str]:
+    return [test for wave in waves for task in wave for test in task] + list(untagged)
+
+
+def kind_of(baseline: str, outcome: str | None) -> str | None:
+    """'victim' (passes alone, fails here), 'brittle' (fails alone, passes here), or None."""
+    if baseline == "passed" and outcome in FAILING:
+        return "victim"
+    if baseline in FAILING and outcome == "passed":
+        return "brittle"
+    return None
+
+
+@dataclass
+class Suspect:
+    """A test whose outcome changed in some order, with the tests that ran before it."""
+
+    test: str
+    kind: str
+    order: str
+    prefix: tuple[str, ...]
+    home: tuple[str, ...] = ()  # the tests before it in its own task's isolated run
+
+
+def suspects(baseline: dict[str, str], runs: Sequence[tuple[str, Run]]) -> list[Suspect]:
+    """The first order in which each test's outcome differs from its isolated run."""
+    found: dict[str, Suspect] = {}
+    for name, run in runs:
+        for position, test in enumerate(run.ids):
+            if test in found or test not in baseline:
+                continue
+            kind = kind_of(baseline[test], run.outcomes.get(test))
+            if kind is not None:
+                found[test] = Suspect(test, kind, name, run.ids[:position])
+    return list(found.values())
+
+
+@dataclass
+class Verdict:
+    """What the investigation of one suspect concluded."""
+
+    test: str
+    kind: str
+    order: str
+    confirmed: bool = False  # the changed outcome reproduced (else: flaky)
+    culprits: tuple[str, ...] = ()
+    bisect_runs: int = 0
+    state: list[str] = field(default_factory=list)
+
+
+def investigate(suspect: Suspect, changers: Sequence[str] = ()) -> Client[Verdict]:
+    """Confirm the change reproduces, then bisect the tests before it down to the culprit.
+
+    `changers` are tests seen to change shared state: tried first, as a smaller haystack.
+    """
+    test, prefix = suspect.test, suspect.prefix
+    verdict = Verdict(test, suspect.kind, suspect.order)
+    again = yield Request((*prefix, test))
+    alone = yield Request((test,))
+    changed = again.outcomes.get(test)
+    if kind_of_run(suspect.kind, changed) is False:
+        return verdict  # the changed outcome did not come back: flaky
+    if suspect.kind == "victim" and kind_of_run("victim", alone.outcomes.get(test)):
+        # it fails on its own, yet passed in its task's run: it leans on a test of its
+        # own task that ran before it there (a brittle test inside one task)
+        if not suspect.home:
+            return verdict
+        verdict.kind, prefix = "brittle", suspect.home
+        check = yield Request((*prefix, test))
+        if not kind_of_run("brittle", check.outcomes.get(test)):
+            return verdict
+    elif suspect.kind == "brittle" and kind_of_run("brittle", alone.outcomes.get(test)):
+        return verdict  # passes alone too: it was its task's run that was unlucky
+
+    def interesting(run: Run) -> bool:
+        return kind_of_run(verdict.kind, run.outcomes.get(test))
+
+    verdict.confirmed = True
+    haystack = list(prefix)
+    likely = [t for t in prefix if t in set(changers)]
+    if likely and len(likely) < len(haystack):
+        run = yield Request((*likely, test))
+        verdict.bisect_runs += 1
+        if interesting(run):
+            haystack = likely
+    culprits = yield from _bisect(haystack, test, interesting, verdict)
+    if culprits is None:
+        culprits = yield from _ddmin(haystack, test, interesting, verdict)
+    if culprits:
+        # one last run, which also records what the culprit changed
+        final = yield Request((*culprits, test), snapshot=tuple(culprits))
+        verdict.bisect_runs += 1
+        if interesting(final):
+            verdict.culprits = tuple(culprits)
+            verdict.state = sorted({c for t in culprits for c in final.states.get(t, [])})
+    return verdict
+
+
+def kind_of_run(kind: str, outcome: str | None) -> bool:
+    return outcome in FAILING if kind == "victim" else outcome == "passed"
+
+
+def _bisect(
+    haystack: list[str], test: str, interesting: Callable[[Run], bool], verdict: Verdict
+) -> Client[list[str] | None]:
+    """Binary search for a single culprit: ceil(log2 n) runs, then one to check it."""
+    candidates = list(haystack)
+    while len(candidates) > 1:
+        half = candidates[: len(candidates) // 2]
+        run = yield Request((*half, test))
+        verdict.bisect_runs += 1
+        candidates = half if interesting(run) else candidates[len(candidates) // 2 :]
+    if not candidates:
+        return None
+    check = yield Request((candidates[0], test))
+    verdict.bisect_runs += 1
+    return candidates if interesting(check) else None
+
+
+def _ddmin(
+    haystack: list[str], test: str, interesting: Callable[[Run], bool], verdict: Verdict
+) -> Client[list[str] | None]:
+    """Delta debugging: a 1-minimal set of earlier tests that still changes the outcome.
+
+    Finds culprits made of two (or more) tests, and survives cleaners in the haystack.
+    """
+    candidates = list(haystack)
+    granularity = 2
+    spent = 0
+    while len(candidates) >= 2 and spent < MAX_DDMIN_RUNS:
+        size = -(-len(candidates) // granularity)
+        chunks = [candidates[i : i + size] for i in range(0, len(candidates), size)]
+        reduced = False
+        for subset in chunks + [
+            [t for t in candidates if t not in set(chunk)] for chunk in chunks if len(chunks) > 2
+        ]:
+            run = yield Request((*subset, test))
+            verdict.bisect_runs += 1
+            spent += 1
+            if interesting(run):
+                candidates = subset
+                granularity = 2 if subset in chunks else max(granularity - 1, 2)
+                reduced = True
+                break
+        if not reduced:
+            if granularity >= len(candidates):
+                break
+            granularity = min(len(candidates), granularity * 2)
+    if len(candidates) == 1:
+        return candidates
+    if spent >= MAX_DDMIN_RUNS or not candidates:
+        return None
+    return candidates
