@@ -9,8 +9,10 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from functools import cached_property
 from pathlib import Path
 
+from pytest_delegation.patterns import PatternIndex
 from pytest_delegation.patterns import PatternSet
 from pytest_delegation.patterns import literal
 from pytest_delegation.patterns import relative_to
@@ -63,6 +65,12 @@ class Selectors:
             if globs:
                 self.globs.append((task.id, PatternSet(globs)))
 
+    @cached_property
+    def glob_index(self) -> PatternIndex[str]:
+        # a glob anchored to a folder (`tests/glob/test_a_*.py`) is only tried on the
+        # paths in that folder; one that matches at any depth, on every path
+        return PatternIndex(self.globs)
+
     def tasks_for(self, ref: TestRef) -> tuple[str, ...]:
         path = relative_to(ref.path, self.plan_dir)
         if path is None:
@@ -91,7 +99,7 @@ class Selectors:
         parts = path.split("/")
         for end in range(len(parts), 0, -1):
             found.extend(self.exact.get("/".join(parts[:end]), ()))
-        found.extend(task for task, patterns in self.globs if patterns.matches(path))
+        found.extend(self.glob_index.matching(path))
         result = tuple(dict.fromkeys(found))
         self._cache[path] = result
         return result

@@ -12,6 +12,7 @@ from pytest_delegation.findings import WARNING
 from pytest_delegation.findings import Finding
 from pytest_delegation.mapping import Assignment
 from pytest_delegation.mapping import TestRef
+from pytest_delegation.patterns import PatternIndex
 from pytest_delegation.patterns import PatternSet
 from pytest_delegation.patterns import Tree
 from pytest_delegation.plan import Plan
@@ -65,11 +66,15 @@ def file_conflicts(plan: Plan, tree: Tree) -> Iterator[Finding]:
         for path, tasks in owners.items():
             for pair in combinations(sorted(set(tasks)), 2):
                 overlaps.setdefault(pair, set()).add(path)
-        for a, b in combinations(claiming, 2):
-            for one, other in ((a, b), (b, a)):
-                for path in sets[one].literals:
-                    if sets[other].matches(path):
-                        overlaps.setdefault(tuple(sorted((one, other))), set()).add(path)  # type: ignore[arg-type]
+        # a literal of one task inside another's glob (planned, or in the tree): only the
+        # tasks whose patterns can reach the literal's folder are asked
+        index = PatternIndex((task_id, sets[task_id]) for task_id in claiming)
+        for one in claiming:
+            for path in sets[one].literals:
+                for other in index.matching(path):
+                    if other != one:
+                        pair = (one, other) if one < other else (other, one)
+                        overlaps.setdefault(pair, set()).add(path)
         for (a, b), paths in sorted(overlaps.items()):
             shown = sorted(paths)
             more = f" and {len(shown) - 1} more" if len(shown) > 1 else ""

@@ -341,7 +341,7 @@ class DelegationSession:
         assert self.plan is not None
         flaky = {t for f in self.findings if f.rule == "flaky" for t in f.extra.get("tests", [])}
         baseline: dict[str, str] = {}
-        for task, result in self.results.items():
+        for result in self.results.values():
             if result.status in ("passed", "failed", "flaky"):
                 baseline.update(result.tests)
         baseline.update(self.untagged)

@@ -3,6 +3,18 @@
 PyYAML's ``safe_load`` forgets positions and silently keeps the last of two duplicate
 keys; plan errors must point at a line and duplicates must be reported, so the plan is
 read with ``yaml.compose`` and walked here.
+
+libyaml (``yaml.CSafeLoader``) composes a plan about ten times faster than PyYAML's
+pure-Python loader, with the same nodes and line marks, so it reads the plan when PyYAML has
+it. The answer must not depend on whether libyaml is installed, though:
+
+- The two word their errors differently, and libyaml gives up on some inputs (nesting over
+  1,000) that PyYAML reads. A plan that is not read cleanly is read again with the
+  pure-Python loader, so messages, lines and verdicts on a broken plan are PyYAML's.
+- libyaml accepts some text PyYAML refuses (a tab inside a value, a BOM after the start),
+  reads a bare `!` tag otherwise, and marks an empty value at the end of text without a
+  final newline a line later. Text with such features goes to the pure-Python loader
+  directly (`pyyaml_only`).
 """
 
 from __future__ import annotations
@@ -12,6 +24,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 from typing import Union
+from typing import cast
 
 import yaml
 
@@ -20,6 +33,40 @@ from pytest_delegation.errors import PlanProblem
 
 MAX_NODES = 200_000
 MAX_DEPTH = 64
+
+STR_TAG = "tag:yaml.org,2002:str"
+
+# None without libyaml (PyYAML built without it): then only the pure-Python loader
+FAST_LOADER = cast("type[yaml.CSafeLoader] | None", getattr(yaml, "CSafeLoader", None))
+# text libyaml reads otherwise than PyYAML: tabs, BOMs and Unicode line breaks anywhere
+# (libyaml accepts some PyYAML refuses), a tag at a token's start (a bare `!` is '' to
+# libyaml, None to PyYAML), a directive; and text without a final newline (libyaml marks
+# the end of the stream a line later). A plan rarely holds any of them. The fuzz tests
+# (tests/test_plan_fuzz.py) compare what the two loaders make of the rest.
+PYYAML_ONLY_CHARS = "\t\ufeff\x85\u2028\u2029"
+BEFORE_A_TAG = "[{,?:"  # or whitespace, or nothing
+
+
+def pyyaml_only(text: str) -> bool:
+    """Whether only the pure-Python loader may read `text` (see the module's docstring)."""
+    return (
+        not text.endswith("\n")
+        or any(char in text for char in PYYAML_ONLY_CHARS)
+        or text.startswith("%")
+        or "\n%" in text
+        or "\r%" in text
+        or _has_tag(text)
+    )
+
+
+def _has_tag(text: str) -> bool:
+    """A `!` where a token starts (not inside a word such as `a!b`, nor after a quote)."""
+    at = text.find("!")
+    while at >= 0:
+        if at == 0 or text[at - 1] in BEFORE_A_TAG or text[at - 1].isspace():
+            return True
+        at = text.find("!", at + 1)
+    return False
 
 
 @dataclass
@@ -82,6 +129,10 @@ class _Reader:
             return self.walk_map(node, line, depth)
         if isinstance(node, yaml.SequenceNode):
             return Seq([self.walk(child, depth + 1) for child in node.value], line)
+        if node.tag == STR_TAG:
+            # what SafeConstructor.construct_yaml_str returns, without its bookkeeping:
+            # most values of a plan are strings
+            return Scalar(node.value, line)
         try:
             value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -148,9 +199,23 @@ def _describe(exc: yaml.YAMLError) -> str:
 
 def read_yaml(text: str, source: str) -> tuple[Node | None, list[PlanProblem]]:
     """Parse one YAML document; return its tree (or None) and every problem found."""
+    if FAST_LOADER is not None and not pyyaml_only(text):
+        try:
+            tree, problems = _read_yaml(text, source, FAST_LOADER)
+        except Exception:  # libyaml failing in a way PyYAML does not: PyYAML decides
+            tree, problems = None, []
+        if tree is not None and not problems:
+            return tree, problems
+        # something is wrong with the plan: say it in PyYAML's words (see the docstring)
+    return _read_yaml(text, source, yaml.SafeLoader)
+
+
+def _read_yaml(
+    text: str, source: str, loader: type[yaml.SafeLoader | yaml.CSafeLoader]
+) -> tuple[Node | None, list[PlanProblem]]:
     reader = _Reader(source)
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

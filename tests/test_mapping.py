@@ -5,11 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck
+from hypothesis import assume
+from hypothesis import example
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+import pathspec
+
 from pytest_delegation.mapping import Selectors
 from pytest_delegation.mapping import TestRef
 from pytest_delegation.mapping import assign
 from pytest_delegation.mapping import plan_folder
+from pytest_delegation.patterns import _for_spec
+from pytest_delegation.patterns import relative_to
 from pytest_delegation.plan import Plan
+from pytest_delegation.plan import Task
 from pytest_delegation.plan import plan_from_dict
 from pytest_delegation.waves import compute_waves
 
@@ -238,3 +249,55 @@ def test_unfrozen_plan_orders_ambiguity_by_plan_order() -> None:
         Path("/p/delegation.yaml"),
     )
     assert assign([ref("t.py::x")], plan, "").ambiguous == {"t.py::x": ("zz", "aa")}
+
+
+# -- glob selectors: the indexed lookup against asking every task ------------------------
+
+SEGMENTS = ["tests", "unit", "a", "b", "test_a.py", "test_b.py", "*", "**", "test_*.py", "?"]
+selector_text = st.builds(
+    lambda lead, parts, tail: lead + "/".join(parts) + tail,
+    st.sampled_from(["", "", "/", "./", "!", "**/", " "]),
+    st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=3),
+    st.sampled_from(["", "", "/", " "]),
+)
+test_path = st.builds(
+    lambda lead, parts: lead + "/".join(parts),
+    st.sampled_from(["", "", "", "./", "sub/"]),
+    st.lists(st.sampled_from([s for s in SEGMENTS if "*" not in s]), min_size=1, max_size=4),
+)
+
+
+def slow_tasks(selectors: Selectors, path: str) -> tuple[str, ...]:
+    """What `Selectors` gave before the index: every glob task asked, in plan order."""
+    found: list[str] = []
+    parts = path.split("/")
+    for end in range(len(parts), 0, -1):
+        found.extend(selectors.exact.get("/".join(parts[:end]), ()))
+    for task_id, pattern_set in selectors.globs:
+        spec = pathspec.GitIgnoreSpec.from_lines(_for_spec(p) for p in pattern_set.patterns)
+        if spec.match_file(path):
+            found.append(task_id)
+    return tuple(dict.fromkeys(found))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(tasks=[["tests/**"], ["test_*.py"], ["/tests/a/"]], paths=["./tests/a/test_a.py"])
+@given(
+    tasks=st.lists(st.lists(selector_text, min_size=1, max_size=3), max_size=6),
+    paths=st.lists(test_path, min_size=1, max_size=8),
+)
+def test_glob_selectors_match_as_asking_every_task(
+    tasks: list[list[str]], paths: list[str]
+) -> None:
+    plan = Plan(path=Path("/project/delegation.yaml"))
+    for number, tests in enumerate(tasks):
+        plan.add_task(Task(id=f"t{number}", tests=tuple(tests)))
+    for plan_dir in ("", "sub"):
+        selectors = Selectors(plan, plan_dir)
+        try:
+            for path in paths:
+                relative = relative_to(path, plan_dir)
+                expected = () if relative is None else slow_tasks(selectors, relative)
+                assert selectors.tasks_for(TestRef(f"{path}::t", path)) == expected, path
+        except ValueError:  # pathspec's pattern errors: no plan gets past its check with one
+            assume(False)

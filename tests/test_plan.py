@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 import textwrap
 import time
+from typing import Any
 
 import pytest
+import yaml
 
+from pytest_delegation import source
 from pytest_delegation.errors import PlanError
 from pytest_delegation.errors import PlanProblem
 from pytest_delegation.errors import did_you_mean
@@ -955,3 +959,120 @@ def test_did_you_mean() -> None:
     assert did_you_mean("depend_on", ["role", "depends_on"]) == "; did you mean 'depends_on'?"
     assert did_you_mean("qqq", ["role", "depends_on"]) == ""
     assert did_you_mean("x", []) == ""
+
+
+# -- libyaml and PyYAML read a plan alike ----------------------------------------------------
+# libyaml (yaml.CSafeLoader) reads a plan when it is installed; whatever it says, the plan
+# and its problems must be what the pure-Python loader makes of it
+
+
+def tree_of(node: source.Node | None) -> object:
+    """The tree with every line, for comparing two reads."""
+    if isinstance(node, source.Map):
+        return {key: (line, tree_of(value)) for key, (line, value) in node.items.items()}
+    if isinstance(node, source.Seq):
+        return (node.line, [tree_of(item) for item in node.items])
+    if isinstance(node, source.Scalar):
+        return (node.line, type(node.value).__name__, node.value)
+    return None
+
+
+def read_both(text: str) -> tuple[object, object]:
+    """`read_yaml` as it runs here, and with the pure-Python loader only."""
+    tree, problems = source.read_yaml(text, "delegation.yaml")
+    slow_tree, slow_problems = source._read_yaml(text, "delegation.yaml", yaml.SafeLoader)
+    return (tree_of(tree), problems), (tree_of(slow_tree), slow_problems)
+
+
+needs_libyaml = pytest.mark.skipif(source.FAST_LOADER is None, reason="PyYAML without libyaml")
+
+
+@needs_libyaml
+def test_libyaml_reads_a_clean_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaders = []
+    real = source._read_yaml
+
+    def spy(text: str, name: str, loader: type[yaml.SafeLoader | yaml.CSafeLoader]) -> Any:
+        loaders.append(loader)
+        return real(text, name, loader)
+
+    monkeypatch.setattr(source, "_read_yaml", spy)
+    fast, slow = read_both(SPEC_EXAMPLE)
+    assert fast == slow
+    assert loaders == [yaml.CSafeLoader, yaml.SafeLoader]  # the second from read_both
+
+
+@needs_libyaml
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tasks:\n  a: [1, 2\n  b: {}\n",  # libyaml: "did not find expected ',' or ']'"
+        "tasks:\n  a:\n    <<: *nowhere\n",  # libyaml leaves the alias' name out
+        "a: &x 1\nb: &x 2\n",
+        "tasks:\n  a:\n    role: x\n   bad: y\n",
+        "tasks:\n  a:\n    role: x\n    role: y\n",  # read cleanly, then a duplicate key
+    ],
+)
+def test_problems_are_in_pyyaml_words(text: str) -> None:
+    # and test_deep_nesting_is_a_plan_error: libyaml stops at 1,000 levels
+    fast, slow = read_both(text)
+    assert fast == slow
+
+
+@pytest.mark.parametrize(
+    ("text", "pyyaml_only"),
+    [
+        ("tasks:\n  a:\n    files: ['!x.py', a!b]\n", False),
+        ("tasks: {}\n", False),
+        ("tasks: {}", True),  # no final newline: libyaml ends the stream a line later
+        ("tasks:\n  a:\n    description: a\tb\n", True),
+        ("tasks:\n  a:\n    description: a\ufeffb\n", True),
+        ("tasks:\n  a:\u2028", True),
+        ("tasks:\n  a:\n    role: !\n", True),  # libyaml '' and PyYAML None
+        ("tasks:\n  a:\n    wave: !!int 2\n", True),
+        ("tasks: [!x]\n", True),
+        ("%YAML 1.1\n---\ntasks: {}\n", True),
+    ],
+)
+def test_what_only_pyyaml_reads(text: str, pyyaml_only: bool) -> None:
+    assert source.pyyaml_only(text) is pyyaml_only
+    fast, slow = read_both(text)
+    assert fast == slow
+
+
+def test_the_plan_is_the_same_without_libyaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, SPEC_EXAMPLE + "  later:\n    wave: 2020-13-45\n    role: yes\n")
+    fast = str(load_error(tmp_path, path.read_text()))
+    monkeypatch.setattr(source, "FAST_LOADER", None)
+    assert str(load_error(tmp_path, path.read_text())) == fast
+    assert "delegation.yaml:27: cannot read this value" in fast
+
+
+@pytest.mark.parametrize("loader", [yaml.SafeLoader, source.FAST_LOADER])
+def test_scalars_are_constructed_with_either_loader(
+    loader: type[yaml.SafeLoader | yaml.CSafeLoader] | None,
+) -> None:
+    if loader is None:
+        pytest.skip("PyYAML without libyaml")
+    text = (
+        "a: text\nb: '2'\nc: 2\nd: 1.5\ne: true\nf: ~\ng:\nh: 2001-02-03\n"
+        "i: !!str 3\nj: 0x10\nk: [yes, No]\n"
+    )
+    tree, problems = source._read_yaml(text, "delegation.yaml", loader)
+    assert problems == []
+    assert tree is not None
+    assert source.plain(tree) == {
+        "a": "text",
+        "b": "2",
+        "c": 2,
+        "d": 1.5,
+        "e": True,
+        "f": None,
+        "g": None,
+        "h": datetime.date(2001, 2, 3),
+        "i": "3",
+        "j": 16,
+        "k": [True, False],
+    }

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import pytest
 import yaml
 
+from pytest_delegation import source
 from pytest_delegation.errors import PlanError
 from pytest_delegation.plan import PLAN_KEYS
 from pytest_delegation.plan import TASK_KEYS
@@ -386,3 +387,57 @@ def test_random_graphs(
         for other_id, other in plan.tasks.items():
             if not other.depends_on and task.wave and (other.wave or 1) < task.wave:
                 assert plan.wave_of(other_id) < plan.wave_of(task_id)
+
+
+# -- (c) libyaml reads what PyYAML reads -------------------------------------------------------
+# pytest_delegation.source lets libyaml read a plan, outside a few features, and PyYAML
+# word every problem: the plan, its lines and its problems must not depend on the loader
+
+
+def tree_of(node: source.Node | None) -> object:
+    if isinstance(node, source.Map):
+        return {key: (line, tree_of(value)) for key, (line, value) in node.items.items()}
+    if isinstance(node, source.Seq):
+        return (node.line, [tree_of(item) for item in node.items])
+    if isinstance(node, source.Scalar):
+        return (node.line, type(node.value).__name__, node.value)
+    return None
+
+
+YAML_BITS = [
+    *("tasks:", "  a:", "  b:", "    depends_on: [a]", "    wave: 2", "    files: [x.py]"),
+    *("- x", "  - y", "&a", "*a", "<<: *a", "? x", ": y", "---", "...", "!!int x", "!"),
+    *("%YAML 1.1", "{", "[", "'", '"', "#", "\t", "yes: no", "a: &a {b: *a}", "  c: &a"),
+    *("a: b: c", "a:b", "[a:b]", "{a:b}", "- - a", "? - a", "a: |", "  text", "a: >-"),
+    *("\u2028", "\x85", "\ufeff", "a: 'x", " y'", 'a: "x\\', ' y"', "a: 2001-01-01"),
+    *("a: 0o17", "a: .inf", "a: ~", "a:", "-", "  -", "", "a: [b,", " c]", "a: x # y"),
+    *("[a, b]: c", "a: @", "a: `", "a: b\r", "\r", "on: off", "a: 1_000", "a: !!str"),
+]
+yaml_texts = st.one_of(
+    st.text(max_size=200),
+    st.builds(
+        lambda lines, end: "\n".join(lines) + end,
+        st.lists(st.sampled_from(YAML_BITS), max_size=12),
+        st.sampled_from(["", "\n", "\n\n", "\r\n"]),
+    ),
+    st.lists(st.sampled_from([*YAML_BITS, *" -?:,[]{}#&*!|>'\"%\n\tab"]), max_size=30).map(
+        "".join
+    ),
+    st.builds(
+        lambda data, flow, width: yaml.safe_dump(
+            data, default_flow_style=flow, allow_unicode=True, width=width
+        ),
+        st.one_of(nested, plan_like),
+        st.booleans(),
+        st.sampled_from([None, 20]),
+    ),
+)
+
+
+@pytest.mark.skipif(source.FAST_LOADER is None, reason="PyYAML without libyaml")
+@settings(FUZZ, max_examples=400)
+@given(text=yaml_texts)
+def test_libyaml_reads_as_pyyaml(text: str) -> None:
+    tree, problems = source.read_yaml(text, "delegation.yaml")
+    slow_tree, slow_problems = source._read_yaml(text, "delegation.yaml", yaml.SafeLoader)
+    assert (tree_of(tree), problems) == (tree_of(slow_tree), slow_problems)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from itertools import combinations
 from pathlib import Path
 import textwrap
 from typing import Any
 
+from hypothesis import HealthCheck
+from hypothesis import assume
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+import pathspec
 import pytest
 
 from pytest_delegation.findings import ERROR
@@ -17,8 +24,12 @@ from pytest_delegation.findings import is_ignored
 from pytest_delegation.findings import parse_ignores
 from pytest_delegation.mapping import TestRef
 from pytest_delegation.mapping import assign
+from pytest_delegation.patterns import PatternSet
 from pytest_delegation.patterns import Tree
+from pytest_delegation.patterns import _for_spec
+from pytest_delegation.patterns import pattern_problem
 from pytest_delegation.plan import Plan
+from pytest_delegation.plan import Task
 from pytest_delegation.plan import load_plan
 from pytest_delegation.plan import plan_from_dict
 from pytest_delegation.rules import Context
@@ -438,3 +449,88 @@ def test_fails() -> None:
     assert fails([warning], "warning")
     assert not fails([warning, error], "never")
     assert set(RULES.values()) == {ERROR, WARNING}
+
+
+# -- file-conflict: the indexed rule against the pairwise one --------------------------------
+
+
+def pairwise_file_conflicts(plan: Plan, tree: Tree) -> list[tuple[str, str, list[str]]]:
+    """What file_conflicts found before the index: every pair asked, every file scanned."""
+
+    def spec(pattern_set: PatternSet) -> pathspec.GitIgnoreSpec:
+        return pathspec.GitIgnoreSpec.from_lines(_for_spec(p) for p in pattern_set.patterns)
+
+    def matches(pattern_set: PatternSet, path: str) -> bool:
+        if pattern_set.only_literals:
+            return any(path == lit or path.startswith(lit + "/") for lit in pattern_set.literals)
+        return bool(spec(pattern_set).match_file(path))
+
+    def matching(pattern_set: PatternSet) -> set[str]:
+        if pattern_set.only_literals:
+            found = set()
+            for lit in pattern_set.literals:
+                if lit in tree.files:
+                    found.add(lit)
+                else:
+                    found.update(p for p in tree.files if p.startswith(lit + "/"))
+            return found
+        return {path for path in tree.files if spec(pattern_set).match_file(path)}
+
+    sets = {task_id: PatternSet(task.files) for task_id, task in plan.tasks.items()}
+    found: list[tuple[str, str, list[str]]] = []
+    for wave in plan.waves:
+        claiming = [task_id for task_id in wave if sets[task_id]]
+        overlaps: dict[tuple[str, str], set[str]] = {}
+        owners: dict[str, list[str]] = {}
+        for task_id in claiming:
+            for path in matching(sets[task_id]):
+                owners.setdefault(path, []).append(task_id)
+            for path in sets[task_id].literals:
+                if path not in tree.files:
+                    owners.setdefault(path, []).append(task_id)
+        for path, tasks in owners.items():
+            for pair in combinations(sorted(set(tasks)), 2):
+                overlaps.setdefault(pair, set()).add(path)
+        for a, b in combinations(claiming, 2):
+            for one, other in ((a, b), (b, a)):
+                for path in sets[one].literals:
+                    if matches(sets[other], path):
+                        x, y = sorted((one, other))
+                        overlaps.setdefault((x, y), set()).add(path)
+        found.extend((a, b, sorted(paths)) for (a, b), paths in sorted(overlaps.items()))
+    return found
+
+
+FILE_SEGMENTS = ["pkg", "a", "b", "x.py", "y.py", "docs", "*", "**", "*.py", "a*", "?"]
+file_pattern = st.builds(
+    lambda lead, parts, tail: lead + "/".join(parts) + tail,
+    st.sampled_from(["", "", "", "/", "./", "!", "**/"]),
+    st.lists(st.sampled_from(FILE_SEGMENTS), min_size=1, max_size=3),
+    st.sampled_from(["", "", "/"]),
+)
+tree_path = st.lists(
+    st.sampled_from([s for s in FILE_SEGMENTS if "*" not in s and "?" not in s]),
+    min_size=1,
+    max_size=4,
+).map("/".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    files=st.lists(st.lists(file_pattern, max_size=3), min_size=2, max_size=7),
+    tree_files=st.sets(tree_path, max_size=20),
+    split=st.integers(min_value=0, max_value=7),
+)
+def test_file_conflicts_match_the_pairwise_rule(
+    files: list[list[str]], tree_files: set[str], split: int
+) -> None:
+    assume(all(pattern_problem(p) is None for task_files in files for p in task_files))
+    plan = Plan(path=Path("/project/delegation.yaml"))
+    ids = [f"t{n}" for n in range(len(files))]
+    for task_id, task_files in zip(ids, files, strict=True):
+        plan.add_task(Task(id=task_id, files=tuple(task_files)))
+    plan.freeze(tuple(wave for wave in (tuple(ids[:split]), tuple(ids[split:])) if wave))
+    tree = Tree(Path("/nonexistent"))
+    tree.__dict__["files"] = frozenset(tree_files)
+    found = [(f.task, f.other_task, f.extra["files"]) for f in file_conflicts(plan, tree)]
+    assert found == pairwise_file_conflicts(plan, tree)
