@@ -1,0 +1,240 @@
+"""The order check: hidden ordering dependencies found, pinned to their culprit, proven."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+
+def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:  # type: ignore[type-arg]
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--delegation-report", "--delegation-report=json:r.json",
+        "--delegation-seed=7", "--delegation-check=isolation,order", *args,
+    )  # fmt: skip
+    return result, json.loads((pytester.path / "r.json").read_text())
+
+
+def ordering(data: dict) -> list[dict]:  # type: ignore[type-arg]
+    return [f for f in data["findings"] if f["rule"] == "hidden-ordering-dependency"]
+
+
+def reproduce_fails(pytester: pytest.Pytester, command: str) -> bool:
+    argv = shlex.split(command)
+    argv[0] = sys.executable
+    done = subprocess.run(argv, cwd=pytester.path, capture_output=True)
+    return done.returncode == 1
+
+
+@pytest.fixture
+def wave(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Three tasks in one wave sharing a module global through a helper module."""
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n"
+        "  setup-task: {tests: [test_a.py]}\n"
+        "  middle: {tests: [test_m.py]}\n"
+        "  victim-task: {tests: [test_v.py]}\n",
+    )
+    pytester.makepyfile(shared="FLAGS = {}\n")
+    pytester.makepyfile(test_m="def test_m1():\n    pass\n\ndef test_m2():\n    pass\n")
+    return pytester
+
+
+def test_victim_and_polluter_in_one_wave(wave: pytest.Pytester) -> None:
+    wave.makepyfile(
+        test_a="import shared\n\ndef test_pollute():\n    shared.FLAGS['dirty'] = True\n",
+        test_v="import shared\n\ndef test_clean():\n    assert 'dirty' not in shared.FLAGS\n",
+    )
+    result, data = run(wave)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    [finding] = ordering(data)
+    assert finding["kind"] == "victim"
+    assert finding["test"] == "test_v.py::test_clean"
+    assert finding["task"] == "victim-task"
+    assert finding["culprit_test"] == "test_a.py::test_pollute"
+    assert finding["culprit_task"] == "setup-task"
+    assert finding["declared_dependency"] is False
+    assert "global shared.FLAGS" in finding["shared_state"]
+    assert 1 <= finding["bisect_runs"] <= 4  # ceil(log2 3) + 2
+    assert finding["reproduce"] == (
+        "python -m pytest -p no:randomly -p no:cacheprovider test_a.py::test_pollute "
+        "test_v.py::test_clean"
+    )
+    assert "reproduce_verified" not in finding
+    assert reproduce_fails(wave, finding["reproduce"])
+    [wave_finding] = [f for f in data["findings"] if f["rule"] == "wave-order-dependency"]
+    assert wave_finding["pairs"] == ["setup-task -> victim-task"]
+    assert data["summary"]["seed"] == 7
+    result.stdout.fnmatch_lines(
+        ["order check: canonical, reverse and 2 shuffles (seed 7)", "seed: 7"]
+    )
+
+
+def test_brittle_test_and_its_state_setter(wave: pytest.Pytester) -> None:
+    wave.makepyfile(
+        test_a="import shared\n\ndef test_setter():\n    shared.FLAGS['ready'] = True\n",
+        test_v="import shared\n\ndef test_needs():\n    assert shared.FLAGS.get('ready')\n",
+    )
+    _, data = run(wave)
+    [finding] = ordering(data)
+    assert finding["kind"] == "brittle"
+    assert finding["test"] == "test_v.py::test_needs"
+    assert finding["culprit_test"] == "test_a.py::test_setter"
+    assert "depends_on: [setup-task]" in finding["fix"]
+    assert finding["reproduce"].endswith(" test_v.py::test_needs")
+    assert reproduce_fails(wave, finding["reproduce"])
+    assert data["tasks"]["victim-task"]["status"] == "failed"  # fails alone, as it should
+
+
+def test_two_tests_make_the_culprit(wave: pytest.Pytester) -> None:
+    wave.makepyfile(
+        test_a="""
+            import shared
+
+            def test_one():
+                shared.FLAGS['one'] = True
+        """,
+        test_m="""
+            import shared
+
+            def test_m1():
+                pass
+
+            def test_two():
+                shared.FLAGS['two'] = True
+
+            def test_m2():
+                pass
+        """,
+        test_v="""
+            import shared
+
+            def test_both():
+                assert not (shared.FLAGS.get('one') and shared.FLAGS.get('two'))
+        """,
+    )
+    _, data = run(wave)
+    [finding] = ordering(data)
+    assert sorted(finding["culprit_test"]) == ["test_a.py::test_one", "test_m.py::test_two"]
+    assert reproduce_fails(wave, finding["reproduce"])
+
+
+def test_polluter_hidden_behind_cleaners(wave: pytest.Pytester) -> None:
+    # every order the runs try puts a cleaner between the polluter and the victim,
+    # except the one that runs each state-changing test first
+    wave.makepyfile(
+        test_a="import shared\n\ndef test_pollute():\n    shared.FLAGS['dirty'] = True\n",
+        test_m="""
+            import shared
+
+            def test_clean_1():
+                shared.FLAGS.pop('dirty', None)
+
+            def test_clean_2():
+                shared.FLAGS.pop('dirty', None)
+        """,
+        test_v="import shared\n\ndef test_victim():\n    assert 'dirty' not in shared.FLAGS\n",
+    )
+    _, data = run(wave, "--delegation-shuffles=0")
+    [finding] = ordering(data)
+    assert (finding["test"], finding["culprit_test"]) == (
+        "test_v.py::test_victim", "test_a.py::test_pollute",
+    )  # fmt: skip
+
+
+def test_flaky_is_not_an_ordering_dependency(wave: pytest.Pytester) -> None:
+    # fails on its second execution only: in the first order run, never again
+    wave.makepyfile(
+        test_a="def test_a():\n    pass\n",
+        test_v="""
+            from pathlib import Path
+
+            def test_flaky():
+                counter = Path("count.txt")
+                n = int(counter.read_text()) + 1 if counter.exists() else 1
+                counter.write_text(str(n))
+                assert n != 2
+        """,
+    )
+    _, data = run(wave)
+    assert ordering(data) == []
+    assert [(f["rule"], f["test"]) for f in data["findings"]] == [
+        ("flaky", "test_v.py::test_flaky")
+    ]
+
+
+def test_dependency_inside_one_task(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", delegation="tasks:\n  only: {tests: [test_x.py]}\n")
+    pytester.makepyfile(
+        shared="STATE = []\n",
+        test_x="""
+            import shared
+
+            def test_first():
+                shared.STATE.append(1)
+
+            def test_second():
+                assert shared.STATE == [1]
+        """,
+    )
+    _, data = run(pytester)
+    [finding] = ordering(data)
+    assert finding["kind"] == "brittle"
+    assert (finding["task"], finding["culprit_task"]) == ("only", "only")
+    assert finding["culprit_test"] == "test_x.py::test_first"
+    assert not [f for f in data["findings"] if f["rule"] == "wave-order-dependency"]
+
+
+def test_dependency_across_waves(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n  first: {tests: [test_a.py]}\n"
+        "  second: {tests: [test_b.py], depends_on: [first]}\n",
+    )
+    pytester.makepyfile(
+        shared="FLAGS = {}\n",
+        test_a="import shared\n\ndef test_pollute():\n    shared.FLAGS['x'] = 1\n",
+        test_b="import shared\n\ndef test_victim():\n    assert not shared.FLAGS\n",
+    )
+    _, data = run(pytester)
+    [finding] = ordering(data)
+    assert finding["order"] == "canonical"
+    assert finding["declared_dependency"] is True
+    assert not [f for f in data["findings"] if f["rule"] == "wave-order-dependency"]
+
+
+def test_auto_plan_finds_dependencies_without_a_plan(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        shared="FLAGS = {}\n",
+        test_a="import shared\n\ndef test_pollute():\n    shared.FLAGS['x'] = 1\n",
+        test_b="import shared\n\ndef test_victim():\n    assert not shared.FLAGS\n",
+    )
+    _, data = run(pytester, "--delegation-plan=auto")
+    [finding] = ordering(data)
+    assert (finding["task"], finding["culprit_task"]) == ("test-b", "test-a")
+
+
+def test_order_replays_keep_side_effects_away(
+    wave: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wave.makepyfile(
+        test_a="""
+            import os
+            from pathlib import Path
+
+            def test_home():
+                Path(os.environ["HOME"], "written-by-test").write_text("x")
+        """,
+        test_v="def test_v():\n    pass\n",
+    )
+    home = wave.path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    _, data = run(wave)
+    assert ordering(data) == []
+    # only the isolated run (a normal test run) wrote into the real HOME; the replays didn't
+    assert [p.name for p in home.iterdir()] == ["written-by-test"]
