@@ -218,8 +218,9 @@ class PatternSet:
     def matching(self, tree: Tree) -> set[str]:
         """Files of the tree this set matches.
 
-        Literal-only sets and sets anchored to folders (`pkg/a/**`) look only there; a
-        pattern that can match at any depth (`*.py`) needs the full scan.
+        Literal-only sets and sets anchored to folders (`pkg/a/**`) look only there. A
+        pattern that can match at any depth (`*.py`) needs the full scan, where a substring
+        test (`.py`) spares pathspec most files; `*` or `[ab]*` leave pathspec every file.
         """
         if not self.patterns:
             return set()

@@ -5,6 +5,9 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
+INNER_ADDOPTS = "-p pytest_delegation.plugin --delegation-check=isolation,boundaries"
+AUTOLOAD_ADDOPTS = "-p no:randomly"  # for the tests that need the installed plugins
+
 SHOP_PLAN = """\
 version: 1
 shared: [shop/contracts.py]
@@ -55,8 +58,12 @@ def test_review():
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """pytester whose inner runs are deterministic unless a test opts into pytest-randomly."""
-    # set after pytester's own set-up, which clears PYTEST_ADDOPTS
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    # set after pytester's own set-up, which clears PYTEST_ADDOPTS. Inner runs load only
+    # this plugin: every worker then starts in a fifth of the time the installed plugins
+    # (hypothesis, pytest-cov...) would take. The order check replays whole suites
+    # several times: only the tests about it (and the end-to-end runs) ask for it.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     return pytester

@@ -25,7 +25,8 @@ def example(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def test_example_report(example: pytest.Pytester) -> None:
     result = example.runpytest_subprocess(
-        "-p", "no:randomly", "--delegation-report", "--delegation-report=json:report.json"
+        "-p", "no:randomly", "--delegation-report", "--delegation-report=json:report.json",
+        "--delegation-check=all", "--delegation-seed=1",
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the deliberate file conflict
     result.stdout.fnmatch_lines(
@@ -35,9 +36,9 @@ def test_example_report(example: pytest.Pytester) -> None:
             "  order-model * code-writer * PASSED",
             "wave 3",
             "  docs * documentation * 1 * 1 * 0 * PASSED",
-            "errors (1)",
+            "errors (4)",
             "  file-conflict: task order-model, with product-model*",
-            "delegation FAILED: tasks 7 passed, 1 not run; 1 error, 2 warnings",
+            "delegation FAILED: tasks 7 passed, 1 not run; 4 errors, 2 warnings",
         ]
     )
     data = json.loads((example.path / "report.json").read_text())
@@ -59,10 +60,21 @@ def test_example_report(example: pytest.Pytester) -> None:
     }
     found = sorted((f["rule"], f.get("task"), f.get("other_task")) for f in data["findings"])
     assert found == [
+        ("boundary-violation", "product-model", "user-model"),
         ("file-conflict", "order-model", "product-model"),
+        ("hidden-ordering-dependency", "order-model", "product-model"),
         ("untagged-test", None, None),
         ("unverified-task", "research", None),
+        ("wave-order-dependency", "order-model", "product-model"),
     ]
+    ordering = next(f for f in data["findings"] if f["rule"] == "hidden-ordering-dependency")
+    assert ordering["culprit_test"] == "tests/models/test_product.py::test_clearance_allows_deep_discounts"
+    assert ordering["test"] == (
+        "tests/models/test_order.py::TestDiscounts::test_discount_above_the_cap_is_refused"
+    )
+    boundary = next(f for f in data["findings"] if f["rule"] == "boundary-violation")
+    assert boundary["file"] == "shop/models/user.py"
+    assert boundary["test"] == "tests/models/test_product.py::test_label_names_the_seller"
     conflict = next(f for f in data["findings"] if f["rule"] == "file-conflict")
     assert conflict["files"] == ["shop/models/_money.py"]
 

@@ -86,6 +86,7 @@ def test_wave_order_wins_over_pytest_randomly(
 ) -> None:
     pytest.importorskip("pytest_randomly")
     monkeypatch.delenv("PYTEST_ADDOPTS")
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     for seed in (1, 2, 3):
         result = shop.runpytest_subprocess(
             "--delegation-report",

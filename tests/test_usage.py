@@ -23,7 +23,11 @@ def test_plain_pytest_needs_no_plan_and_knows_the_marker(pytester: pytest.Pytest
     result.stdout.no_fnmatch_line("*delegation report*")
 
 
-def test_disabled_with_no_delegation(shop: pytest.Pytester) -> None:
+def test_disabled_with_no_delegation(
+    shop: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
     result = shop.runpytest("-p", "no:delegation", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=5)
 
@@ -142,7 +146,8 @@ def test_bad_option_values(pytester: pytest.Pytester, args: list[str], message: 
     result.stderr.fnmatch_lines([message])
 
 
-def test_bad_ini_value(shop: pytest.Pytester) -> None:
+def test_bad_ini_value(shop: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p pytest_delegation.plugin")  # no --delegation-check
     shop.makeini("[pytest]\ndelegation_check = fast\n")
     result = shop.runpytest("--delegation-report")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
