@@ -167,8 +167,30 @@ class DelegationSession:
         )
         for finding in static_findings(context):
             self.add_finding(finding)
+        if "boundaries" in self.settings.checks:
+            self._check_imports(plan, context.tree)
         if self.settings.diff:
             self._check_changes(plan, self.settings.diff)
+
+    def _check_imports(self, plan: Plan, tree: Tree) -> None:
+        """Static half of the boundaries: what a task's own files import."""
+        from pytest_delegation.imports import import_findings
+
+        cache_store = getattr(self.config, "cache", None)
+        cached = cache_store.get("delegation/imports", {}) if cache_store is not None else {}
+        cache = cached if isinstance(cached, dict) else {}
+        findings = import_findings(
+            plan,
+            tree,
+            plan_folder(plan, self.rootdir),
+            pythonpath=self.config.getini("pythonpath"),
+            test_files=self.config.getini("python_files"),
+            cache=cache,
+        )
+        if cache_store is not None:
+            cache_store.set("delegation/imports", cache)
+        for finding in findings:
+            self.add_finding(finding)
 
     def _check_changes(self, plan: Plan, ref: str) -> None:
         from pytest_delegation.changes import ChangesError

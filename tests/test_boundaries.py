@@ -180,3 +180,16 @@ def test_coverage_of_the_workers_is_combined(project: pytest.Pytester) -> None:
         assert notes and "file boundaries not measured" in notes[0]
     else:
         assert notes == []
+
+
+def test_an_import_no_test_runs_is_caught_statically(project: pytest.Pytester) -> None:
+    (project.path / "pkg/other.py").write_text(
+        "from pkg import low\n\ndef other():\n    return 'other'\n\ndef unused():\n    return low.low(1)\n"
+    )
+    result, data = run(project)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert [
+        (f["rule"], f["via"], f["task"], f["other_task"], f["file"], f["line"])
+        for f in data["findings"]
+    ] == [("boundary-violation", "import", "other", "low", "pkg/other.py", 1)]
+    assert data["findings"][0]["imported_file"] == "pkg/low.py"
