@@ -80,7 +80,11 @@ class Controller:
         results: dict[str, TaskResult],
         add_finding: Callable[[Finding], None],
         wave_of: Callable[[str], int],
+        timeline: list[dict[str, Any]] | None = None,
+        clock: float = 0.0,
     ) -> None:
+        self.timeline = timeline if timeline is not None else []
+        self.clock = clock
         self.session = session
         self.config = session.config
         self.settings = settings
@@ -298,6 +302,19 @@ class Controller:
     def _finish(self, attempt: Attempt, code: int | None, killed: str | None) -> None:
         worker = attempt.worker
         self._forget(worker)
+        self.timeline.append(
+            {
+                "kind": "task",
+                "task": worker.task,
+                "attempt": worker.attempt,
+                "start": round(worker.started - self.clock, 3),
+                "end": round(worker.started + worker.elapsed - self.clock, 3),
+                "tests": len(worker.ids),
+                "outcome": "error"
+                if killed or not attempt.finished
+                else (task_status(attempt.outcomes.values())),
+            }
+        )
         task = worker.task
         crash = None
         if killed is not None or not attempt.finished or attempt.current is not None:

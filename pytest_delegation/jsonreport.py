@@ -52,6 +52,7 @@ def report_data(report: RunReport) -> dict[str, Any]:
         "untagged": dict(report.untagged),
         "findings": [finding.to_json() for finding in report.findings],
         "notes": list(report.notes),
+        "timeline": list(report.timeline),
         "summary": report.summary(),
     }
     return data

@@ -51,13 +51,15 @@ def check_order(
         f"order check: {', '.join(name for name, _ in sequences[:2])} and {shuffles} "
         f"shuffle{'s' * (shuffles != 1)} (seed {seed})"
     )
-    requests = [Request(tuple(ids), snapshot=(name == "canonical")) for name, ids in sequences]
+    requests = [
+        Request(tuple(ids), snapshot=(name == "canonical"), label=name) for name, ids in sequences
+    ]
     runs = [(name, run) for (name, _), run in zip(sequences, _many(runner, requests), strict=True)]
     changers = _changers(runs[0][1])
     if changers:
         canonical = runs[0][1].ids
         quiet = [t for t in canonical if t not in set(changers)]
-        extra = [Request((c, *[t for t in quiet])) for c in changers[:MAX_CHANGERS]]
+        extra = [Request((c, *quiet), label=f"{c} first") for c in changers[:MAX_CHANGERS]]
         runs += [
             (f"{c} first", run) for c, run in zip(changers, _many(runner, extra), strict=False)
         ]

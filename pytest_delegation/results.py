@@ -74,6 +74,8 @@ class RunReport:
     checks: tuple[str, ...] = ()
     skipped_checks: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)  # what the run could not do, and why
+    # every worker run: {"kind": "task"|"order", "start", "end" (seconds from the start)...}
+    timeline: list[dict[str, object]] = field(default_factory=list)
     collect_only: bool = False
     failed: bool = False  # the session fails because of the plugin's verdict
 

@@ -32,6 +32,7 @@ T = TypeVar("T")
 class Request:
     ids: tuple[str, ...]
     snapshot: bool | tuple[str, ...] = False  # record state changes around these tests
+    label: str = "bisect"  # what the run is for, in the report's timeline
 
 
 @dataclass
@@ -54,8 +55,12 @@ class SequenceRunner:
         workdir: Path,
         files: dict[str, str],
         timeout: float | None = None,
+        timeline: list[dict[str, Any]] | None = None,
+        clock: float = 0.0,
     ) -> None:
         self.config = config
+        self.timeline = timeline if timeline is not None else []
+        self.clock = clock  # time.monotonic() when the session started
         self.workers = max(1, workers)
         self.workdir = workdir
         self.files = files  # node id -> path of its file
@@ -80,6 +85,7 @@ class SequenceRunner:
                 while waiting and len(running) < self.workers:
                     index, request = waiting.pop(0)
                     worker = self._start(request)
+                    worker.label = request.label
                     running[worker] = (index, Run(request.ids))
                     selector.register(worker, selectors.EVENT_READ)
                 for key, _ in selector.select(0.5):
@@ -159,6 +165,15 @@ class SequenceRunner:
         )
 
     def _finish(self, worker: Worker, run: Run) -> None:
+        self.timeline.append(
+            {
+                "kind": "order",
+                "label": worker.label,
+                "start": round(worker.started - self.clock, 3),
+                "end": round(worker.started + worker.elapsed - self.clock, 3),
+                "tests": len(run.ids),
+            }
+        )
         if run.current is not None:
             run.outcomes[run.current] = "failed"
             run.crashed = True

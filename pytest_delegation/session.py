@@ -68,6 +68,8 @@ class DelegationSession:
             self._check_task_option(self.plan)
         self.rootdir = config.rootpath
         self.started = time.perf_counter()
+        self.clock = time.monotonic()  # the origin of the timeline of worker runs
+        self.timeline: list[dict[str, object]] = []
         self.assignment: Assignment | None = None
         self.refs: dict[str, TestRef] = {}
         self.findings: list[Finding] = []
@@ -332,6 +334,8 @@ class DelegationSession:
             self.results,
             self.add_finding,
             self.plan.wave_of,
+            timeline=self.timeline,
+            clock=self.clock,
         )
         try:
             controller.run()
@@ -387,7 +391,13 @@ class DelegationSession:
         workdir = Path(tempfile.mkdtemp(prefix="pytest-delegation-order-"))
         try:
             runner = SequenceRunner(
-                self.config, self.workers, workdir, files, timeout=self.settings.timeout
+                self.config,
+                self.workers,
+                workdir,
+                files,
+                timeout=self.settings.timeout,
+                timeline=self.timeline,
+                clock=self.clock,
             )
             findings = check_order(
                 runner,
@@ -528,6 +538,7 @@ class DelegationSession:
             ),
             collect_only=collect_only,
             notes=self.notes,
+            timeline=self.timeline,
             seed=self.seed if "order" in report_checks else None,
         )
         bad_tasks = any(r.status in ("failed", "blocked", "error") for r in self.results.values())

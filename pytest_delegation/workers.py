@@ -135,6 +135,7 @@ class Worker:
     ) -> None:
         self.task = task
         self.attempt = attempt
+        self.label = ""  # what the run is for, when it is not a task's run
         self.ids = list(ids)
         name = name or f"{task or 'untagged'}-{attempt}"
         self.spec_path = workdir / f"{name}.json"
