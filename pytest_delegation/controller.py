@@ -188,6 +188,8 @@ class Controller:
         for key, _ in self.selector.select(wait):
             worker = key.fileobj
             assert isinstance(worker, Worker)
+            if worker not in self.attempts:
+                continue  # stopped (-x) by an event handled a moment ago
             events, closed = worker.read()
             attempt = self.attempts[worker]
             for event in events:
@@ -361,6 +363,13 @@ class Controller:
             return
         final = self.scheduler.final[task]
         self._settle(task, final, crash)
+        if self.session.shouldfail or self.session.shouldstop:
+            # -x / --maxfail: stop here, as a plain run would; dependents stay not run
+            for dependent in blocked:
+                self.results[dependent].status = "not-run"
+            self._wave_progress(task)
+            self._stop()
+            return
         for dependent in blocked:
             self._block(dependent, task)
         self._wave_progress(task)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 import tempfile
@@ -53,7 +52,7 @@ def report_data(report: RunReport) -> dict[str, Any]:
         "findings": [finding.to_json() for finding in report.findings],
         "notes": list(report.notes),
         "timeline": list(report.timeline),
-        "summary": report.summary(),
+        "summary": {**report.summary(), "verdict": "failed" if report.failed else "ok"},
     }
     return data
 
@@ -74,5 +73,4 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_json(report: RunReport, path: Path) -> None:
-    write_atomic(path, json.dumps(report_data(report), indent=2, default=str) + "\n")
+

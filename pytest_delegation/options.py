@@ -14,8 +14,11 @@ from pytest_delegation.errors import did_you_mean
 
 CHECKS = ("isolation", "order", "boundaries")
 REPORT_TYPES = ("term", "json", "markdown", "html")
-NOT_YET = ("markdown", "html")
-DEFAULT_JSON = "delegation-report.json"
+DEFAULTS = {
+    "json": "delegation-report.json",
+    "markdown": "delegation-report.md",
+    "html": "delegation-report.html",
+}
 
 
 def report_type(value: str) -> tuple[str, str | None]:
@@ -31,11 +34,7 @@ def report_type(value: str) -> tuple[str, str | None]:
     if kind not in REPORT_TYPES:
         raise argparse.ArgumentTypeError(
             f"unknown report type '{kind}'{did_you_mean(kind, REPORT_TYPES)} "
-            "(use term, json[:PATH])"
-        )
-    if kind in NOT_YET:
-        raise argparse.ArgumentTypeError(
-            f"'{kind}' reports are not available in this version; use term or json[:PATH]"
+            "(use term, json[:PATH], markdown[:PATH] or html[:PATH])"
         )
     if kind == "term":
         if sep:
@@ -43,7 +42,7 @@ def report_type(value: str) -> tuple[str, str | None]:
         return kind, None
     if sep and not dest:
         raise argparse.ArgumentTypeError(f"'{kind}:' needs a file name after the colon")
-    return kind, dest or DEFAULT_JSON
+    return kind, dest or DEFAULTS[kind]
 
 
 def workers_type(value: str) -> str:

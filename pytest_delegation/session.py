@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Sequence
+import json
 import os
 from pathlib import Path
 import random
@@ -25,7 +26,8 @@ from pytest_delegation.findings import Finding
 from pytest_delegation.findings import fails
 from pytest_delegation.findings import is_ignored
 from pytest_delegation.findings import parse_ignores
-from pytest_delegation.jsonreport import write_json
+from pytest_delegation.jsonreport import report_data
+from pytest_delegation.jsonreport import write_atomic
 from pytest_delegation.loading import AUTO
 from pytest_delegation.loading import configured_plan
 from pytest_delegation.loading import finish
@@ -474,10 +476,16 @@ class DelegationSession:
         failed = sorted(deps & self.failed, key=lambda t: self.rank.get(t, (0, 0)))
         return failed[0] if failed else None
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         assert self.assignment is not None
         nodeid = report.nodeid
         task = self.assignment.task_of.get(nodeid)
+        if report.when == "teardown" and task is not None:
+            # junitxml writes properties from the teardown report: CI dashboards can
+            # group testcases by task
+            if ("delegation_task", task) not in report.user_properties:
+                report.user_properties.append(("delegation_task", task))
         result = self.results.get(task) if task else None
         tests = result.tests if result is not None else self.untagged
         outcome = test_outcome(
@@ -547,14 +555,32 @@ class DelegationSession:
         )
         self.report = report
         self.config.hook.pytest_delegation_report(config=self.config, report=report)
-        for kind, dest in self.settings.reports:
-            if kind == "json" and dest:
-                write_json(report, self.config.invocation_params.dir / dest)
+        self._write_reports(report)
         if report.failed and session.exitstatus in (
             pytest.ExitCode.OK,
             pytest.ExitCode.NO_TESTS_COLLECTED,
         ):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _write_reports(self, report: RunReport) -> None:
+        """Every file report, each written atomically: a complete file or the old one."""
+        files = [(kind, dest) for kind, dest in self.settings.reports if dest]
+        if not files:
+            return
+        data = report_data(report)
+        for kind, dest in files:
+            path = self.config.invocation_params.dir / dest
+            if kind == "json":
+                text = json.dumps(data, indent=2, default=str) + "\n"
+            elif kind == "markdown":
+                from pytest_delegation.markdown import render_markdown
+
+                text = render_markdown(data)
+            else:
+                from pytest_delegation.htmlreport import render_html
+
+                text = render_html(data)
+            write_atomic(path, text)
 
     def _plan_label(self) -> str:
         assert self.plan is not None

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+import json
+from pathlib import Path
+
+import jsonschema
 import pytest
+
+import pytest_delegation
 
 
 pytest_plugins = ["pytester"]
 
 INNER_ADDOPTS = "-p pytest_delegation.plugin --delegation-check=isolation,boundaries"
-AUTOLOAD_ADDOPTS = "-p no:randomly"  # for the tests that need the installed plugins
 
 SHOP_PLAN = """\
 version: 1
@@ -55,8 +61,24 @@ def test_review():
 }
 
 
+SCHEMA = json.loads((Path(pytest_delegation.__file__).parent / "report.schema.json").read_text())
+
+
+def validate_reports(folder: Path) -> None:
+    """Every JSON report a test produced must match the shipped schema."""
+    for path in folder.rglob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (ValueError, OSError):
+            continue
+        if isinstance(data, dict) and data.get("version") == 1 and "summary" in data:
+            jsonschema.validate(data, SCHEMA)
+
+
 @pytest.fixture
-def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def pytester(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.Pytester]:
     """pytester whose inner runs are deterministic unless a test opts into pytest-randomly."""
     # set after pytester's own set-up, which clears PYTEST_ADDOPTS. Inner runs load only
     # this plugin: every worker then starts in a fifth of the time the installed plugins
@@ -66,7 +88,8 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
-    return pytester
+    yield pytester
+    validate_reports(pytester.path)
 
 
 @pytest.fixture

@@ -110,6 +110,7 @@ def test_json_report(shop: pytest.Pytester) -> None:
         "warnings": 1,
         "duration": data["summary"]["duration"],
         "seed": None,
+        "verdict": "failed",
     }
     assert list((shop.path / "out").iterdir()) == [shop.path / "out/report.json"]
 
