@@ -119,7 +119,7 @@ def _data(tasks: int, tests_per_task: int = 2, findings: int = 0) -> dict:  # ty
             "tests": []}
         for i, t in enumerate(ids)
     }  # fmt: skip
-    results = {
+    results: dict[str, dict[str, object]] = {
         t: {"status": "failed" if i % 7 == 0 else "passed", "attempts": 1, "duration": 0.5,
             "tests": {f"tests/test_{t}.py::test_{n}": "passed" for n in range(tests_per_task)},
             "executed_files": []}
