@@ -91,8 +91,7 @@ def _tables(plan: Mapping[str, Any], tasks: Mapping[str, Any], detail: int) -> l
         for task in shown:
             counts[tasks[task]["status"]] = counts.get(tasks[task]["status"], 0) + 1
         lines.append(
-            f"### Wave {number}: "
-            + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            f"### Wave {number}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         )
         rows = shown if detail >= 1 else [t for t in shown if tasks[t]["status"] != "passed"]
         if not rows:

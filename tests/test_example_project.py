@@ -25,8 +25,12 @@ def example(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def test_example_report(example: pytest.Pytester) -> None:
     result = example.runpytest_subprocess(
-        "-p", "no:randomly", "--delegation-report", "--delegation-report=json:report.json",
-        "--delegation-check=all", "--delegation-seed=1",
+        "-p",
+        "no:randomly",
+        "--delegation-report",
+        "--delegation-report=json:report.json",
+        "--delegation-check=all",
+        "--delegation-seed=1",
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the deliberate file conflict
     result.stdout.fnmatch_lines(
@@ -68,7 +72,10 @@ def test_example_report(example: pytest.Pytester) -> None:
         ("wave-order-dependency", "order-model", "product-model"),
     ]
     ordering = next(f for f in data["findings"] if f["rule"] == "hidden-ordering-dependency")
-    assert ordering["culprit_test"] == "tests/models/test_product.py::test_clearance_allows_deep_discounts"
+    assert (
+        ordering["culprit_test"]
+        == "tests/models/test_product.py::test_clearance_allows_deep_discounts"
+    )
     assert ordering["test"] == (
         "tests/models/test_order.py::TestDiscounts::test_discount_above_the_cap_is_refused"
     )
