@@ -1,8 +1,9 @@
 """The order check: replay the suite in other orders, pin each changed outcome, prove it.
 
 1. canonical (wave order, one process), reverse and seeded shuffles, in workers;
-2. then, to see past tests that undo the pollution (cleaners), each test that changed
-   shared state in the canonical run runs first, followed by every test that did not;
+2. then, to see past tests that undo the pollution (cleaners), the tests that changed
+   shared state in the canonical run run first, followed by every test that did not
+   touch that state (see `changer_first`);
 3. every test whose outcome differs from its isolated run is confirmed, bisected to its
    culprit and reported with a command that was run once and seen to fail.
 """
@@ -31,7 +32,7 @@ from pytest_delegation.runs import SequenceRunner
 from pytest_delegation.waves import transitive_dependencies
 
 
-MAX_CHANGERS = 64  # tests that change shared state, each tried first before the others
+MAX_ROUNDS = 8  # runs that put state-changing tests first (see changer_first)
 
 
 def check_order(
@@ -56,13 +57,8 @@ def check_order(
     ]
     runs = [(name, run) for (name, _), run in zip(sequences, _many(runner, requests), strict=True)]
     changers = _changers(runs[0][1])
-    if changers:
-        canonical = runs[0][1].ids
-        quiet = [t for t in canonical if t not in set(changers)]
-        extra = [Request((c, *quiet), label=f"{c} first") for c in changers[:MAX_CHANGERS]]
-        runs += [
-            (f"{c} first", run) for c, run in zip(changers, _many(runner, extra), strict=False)
-        ]
+    extra = changer_first(runs[0][1])
+    runs += list(zip((r.label for r in extra), _many(runner, extra), strict=True))
     found = suspects(dict(baseline), runs)
     for suspect in found:
         own = tests_by_task.get(task_of.get(suspect.test, ""), [])
@@ -87,6 +83,38 @@ def _one(request: Request):  # type: ignore[no-untyped-def]
 def _changers(run: Run) -> list[str]:
     """Tests that left shared state changed, in the order they ran."""
     return [t for t in run.ids if run.states.get(t)]
+
+
+def changer_first(run: Run) -> list[Request]:
+    """Runs that put state-changing tests first and keep their cleaners out.
+
+    A victim hidden behind cleaners (tests that undo the pollution) never fails in the
+    canonical order, and random orders rarely separate it from them. Here each piece of
+    shared state (a module global, an environment variable...) has the tests that
+    changed it; round r runs the r-th changer of every piece of state first, then every
+    test that touched none of those pieces. Changers of different state share a round,
+    so a whole suite costs as many runs as the most-changed piece of state has changers.
+    """
+    keys = {t: {_key(c) for c in run.states[t]} for t in run.ids if run.states.get(t)}
+    by_key: dict[str, list[str]] = {}
+    for test in run.ids:
+        for key in sorted(keys.get(test, ())):
+            by_key.setdefault(key, []).append(test)
+    rounds = min(MAX_ROUNDS, max((len(tests) for tests in by_key.values()), default=0))
+    requests = []
+    for number in range(rounds):
+        chosen = {tests[number] for tests in by_key.values() if len(tests) > number}
+        touched = set().union(*(keys[t] for t in chosen))
+        first = [t for t in run.ids if t in chosen]
+        rest = [t for t in run.ids if t not in chosen and not keys.get(t, set()) & touched]
+        requests.append(
+            Request((*first, *rest), label=f"state changers first, round {number + 1}")
+        )
+    return requests
+
+
+def _key(change: str) -> str:
+    return change.removesuffix(" (set)").removesuffix(" (removed)")
 
 
 def _findings(

@@ -1,0 +1,120 @@
+"""Pure logic of the order check, against a simulated suite: orders, suspects, bisection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import math
+
+from pytest_delegation.ordercheck import changer_first
+from pytest_delegation.ordering import Suspect
+from pytest_delegation.ordering import Verdict
+from pytest_delegation.ordering import investigate
+from pytest_delegation.ordering import orders
+from pytest_delegation.ordering import suspects
+from pytest_delegation.runs import Client
+from pytest_delegation.runs import Request
+from pytest_delegation.runs import Run
+
+
+Suite = Callable[[tuple[str, ...]], dict[str, str]]
+
+
+def polluted(victim: str, culprits: set[str], cleaners: set[str] = frozenset()) -> Suite:  # type: ignore[assignment]
+    """The victim fails when all culprits ran before it with no cleaner after them."""
+
+    def outcomes(ids: tuple[str, ...]) -> dict[str, str]:
+        result = {}
+        seen: set[str] = set()
+        for test in ids:
+            if test == victim:
+                result[test] = "failed" if culprits <= seen else "passed"
+            else:
+                result[test] = "passed"
+            if test in cleaners:
+                seen -= culprits
+            else:
+                seen.add(test)
+        return result
+
+    return outcomes
+
+
+def drive(client: Client[Verdict], suite: Suite) -> tuple[Verdict, int]:
+    runs = 0
+    try:
+        request = next(client)
+        while True:
+            runs += 1
+            request = client.send(Run(request.ids, outcomes=suite(request.ids)))
+    except StopIteration as done:
+        return done.value, runs
+
+
+def test_orders_keep_waves_and_reverse_tasks_and_tests() -> None:
+    waves = [[["a1", "a2"], ["b1"]], [["c1", "c2"]]]
+    result = dict(orders(waves, ["u"], shuffles=2, seed=3))
+    assert result["canonical"] == ["a1", "a2", "b1", "c1", "c2", "u"]
+    assert result["reverse"] == ["b1", "a2", "a1", "c2", "c1", "u"]
+    for name in ("shuffle 1", "shuffle 2"):
+        assert set(result[name][:3]) == {"a1", "a2", "b1"}  # wave 1 stays first
+        assert set(result[name][3:5]) == {"c1", "c2"}
+    assert dict(orders(waves, ["u"], 2, 3)) == result  # the seed repeats a run
+
+
+def test_suspects_are_tests_whose_outcome_differs_from_isolation() -> None:
+    run = Run(("p", "v", "b"), outcomes={"p": "passed", "v": "failed", "b": "passed"})
+    found = suspects({"p": "passed", "v": "passed", "b": "failed"}, [("reverse", run)])
+    assert [(s.test, s.kind, s.order, s.prefix) for s in found] == [
+        ("v", "victim", "reverse", ("p",)),
+        ("b", "brittle", "reverse", ("p", "v")),
+    ]
+
+
+def test_single_culprit_within_log2_n_plus_2_runs() -> None:
+    for n in (1, 2, 7, 64, 1000):
+        prefix = tuple(f"t{i}" for i in range(n))
+        culprit = prefix[n // 3]
+        suite = polluted("v", {culprit})
+        verdict, runs = drive(investigate(Suspect("v", "victim", "canonical", prefix)), suite)
+        assert verdict.confirmed and verdict.culprits == (culprit,)
+        assert verdict.bisect_runs <= math.ceil(math.log2(max(n, 1))) + 2, (n, verdict)
+        assert runs == verdict.bisect_runs + 2  # + the two confirmation runs
+
+
+def test_two_test_culprit_needs_delta_debugging() -> None:
+    prefix = tuple(f"t{i}" for i in range(16))
+    suite = polluted("v", {"t3", "t12"})
+    verdict, _ = drive(investigate(Suspect("v", "victim", "canonical", prefix)), suite)
+    assert verdict.culprits == ("t3", "t12")
+
+
+def test_cleaner_in_the_haystack_does_not_fool_the_bisection() -> None:
+    prefix = ("t0", "p", "t2", "k", "t4", "t5", "p2")
+    suite = polluted("v", {"p2"}, cleaners={"k"})
+    verdict, _ = drive(investigate(Suspect("v", "victim", "canonical", prefix)), suite)
+    assert verdict.culprits == ("p2",)
+
+
+def test_flaky_change_is_not_confirmed() -> None:
+    calls = iter(["passed", "passed"])  # the order again: the failure does not come back
+
+    def flaky(ids: tuple[str, ...]) -> dict[str, str]:
+        return {t: next(calls) if t == "v" else "passed" for t in ids}
+
+    verdict, runs = drive(investigate(Suspect("v", "victim", "canonical", ("a",))), flaky)
+    assert not verdict.confirmed and runs == 2
+
+
+def test_state_changers_go_first_without_their_cleaners() -> None:
+    canonical = Run(
+        ("p", "k1", "k2", "m", "v", "e"),
+        states={"p": ["global s.FLAGS"], "k1": ["global s.FLAGS"], "k2": ["global s.FLAGS"],
+                "e": ["environment variable X (set)"]},
+    )  # fmt: skip
+    requests = changer_first(canonical)
+    assert [r.ids for r in requests] == [
+        ("p", "e", "m", "v"),  # round 1: the first changer of each piece of state
+        ("k1", "m", "v", "e"),  # e changed other state: it may stay
+        ("k2", "m", "v", "e"),
+    ]
+    assert all(isinstance(r, Request) for r in requests)
