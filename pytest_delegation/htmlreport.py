@@ -1,0 +1,763 @@
+"""The HTML report: one self-contained page a person opens to look at a run.
+
+It renders the JSON report data (``jsonreport.report_data``), so every format shows the
+same facts. The page must work offline and from a CI artifact: CSS, JS and SVG are inline,
+a Content-Security-Policy forbids fetching anything. Pictures carry text too (status
+words, run labels), so the page reads without colour and through a screen reader. Large
+runs stay fast: each test costs a few bytes of an embedded JSON blob, and a task's test
+table is only built when its ``<details>`` is opened.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import html
+import json
+import math
+from typing import Any
+from urllib.parse import quote
+
+
+ICON = {
+    "passed": "✓", "failed": "✗", "error": "‼", "blocked": "⊘", "flaky": "≈",
+    "skipped": "↷", "not-run": "○", "xfailed": "✓", "xpassed": "!", "xpassed-strict": "✗",
+}  # fmt: skip
+SEVERITY_ICON = {"error": "✗", "warning": "▲"}
+STATUS_ORDER = ("failed", "error", "blocked", "flaky", "passed", "skipped", "not-run")
+FAILING = ("failed", "error", "xpassed-strict")
+SHOWN_KEYS = {"rule", "severity", "task", "other_task", "test", "message", "fix", "reproduce"}
+NO_TASK = "#none"  # the task filter's value for findings of no task: never a task id
+BIG = 150  # tasks and findings beyond which sections render when scrolled to
+FAILING_SHOWN = 5  # failing tests listed in a task's section without opening its table
+
+# DAG geometry (SVG user units)
+BOX_W, BOX_H, COL_GAP, ROW_GAP, TOP, MARGIN = 200, 46, 70, 12, 34, 10
+ID_CHARS = 25  # characters of a task id that fit a box; the full id is in its tooltip
+# timeline geometry
+LANE_H, BAR_H, LABEL_W, PLOT_W, AXIS_H = 30, 22, 86, 900, 26
+
+
+def render_html(data: Mapping[str, Any]) -> str:
+    """The whole page for one run's report data."""
+    plan, tasks = data["plan"], data.get("tasks", {})
+    summary = data.get("summary", {})
+    failed = _verdict_failed(data)
+    verdict = "FAILED" if failed else "OK"
+    timeline, runs = _timeline(data.get("timeline") or [])
+    parts = [
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">",
+        f"<title>Delegation report: {verdict} ({_e(plan.get('path', ''))})</title>",
+        f"<style>{CSS}</style></head>",
+        # rendering only what is on screen (content-visibility) keeps big runs fast; small
+        # ones render whole, for full-page screenshots and printing
+        "<body class='big'>"
+        if len(plan["tasks"]) + len(data.get("findings") or ()) > BIG
+        else "<body>",
+        "<a class='skip' href='#main'>Skip to content</a>",
+        _header(data, plan, summary, failed),
+        "<nav aria-label='Sections'><a href='#dag'>Task graph</a> <a href='#timeline'>"
+        "Timeline</a> <a href='#findings'>Findings</a> <a href='#tasks'>Tasks</a></nav>",
+        "<main id='main'>",
+        _dag(plan, tasks),
+        timeline,
+        _findings(data.get("findings") or [], plan),
+        _task_sections(plan, tasks, data.get("findings") or [], data.get("untagged") or {}),
+        "</main>",
+        "<script type='application/json' id='tests-data'>",
+        _blob(plan, tasks, data.get("untagged") or {}, runs),
+        f"</script><script>{JS}</script></body></html>\n",
+    ]
+    return "\n".join(parts)
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _anchor(task: str) -> str:
+    return "task-" + task
+
+
+def _href(task: str) -> str:
+    return "#" + quote(_anchor(task), safe="")
+
+
+def _task_link(task: str, plan: Mapping[str, Any]) -> str:
+    if task in plan["tasks"]:
+        return f"<a href='{_e(_href(task))}'><code>{_e(task)}</code></a>"
+    return f"<code>{_e(task)}</code>"
+
+
+def _status(task: str, tasks: Mapping[str, Any]) -> str:
+    return str(tasks.get(task, {}).get("status", "not-run"))
+
+
+def _badge(status: str) -> str:
+    """A status as icon and word: colour is only a help, never the message."""
+    return f"<span class='badge st-{_e(status)}'>{_e(ICON.get(status, '•'))} {_e(status)}</span>"
+
+
+def _secs(value: float) -> str:
+    if value < 10:
+        return f"{value:.2f} s"
+    if value < 60:
+        return f"{value:.1f} s"
+    return f"{int(value // 60)} min {value % 60:02.0f} s"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def _verdict_failed(data: Mapping[str, Any]) -> bool:
+    """The session's verdict when the report has it; else what the counts say."""
+    summary = data.get("summary", {})
+    if "verdict" in summary:
+        return bool(summary["verdict"] == "failed")
+    statuses = {entry.get("status") for entry in data.get("tasks", {}).values()}
+    return bool(summary.get("errors")) or bool(statuses & {"failed", "blocked", "error"})
+
+
+def _header(
+    data: Mapping[str, Any], plan: Mapping[str, Any], summary: Mapping[str, Any], failed: bool
+) -> str:
+    verdict = ("✗ FAILED", "failed") if failed else ("✓ OK", "passed")
+    facts = [
+        f"plan <code>{_e(plan.get('path', ''))}</code>",
+        f"{_plural(len(plan['tasks']), 'task')} in {_plural(len(plan['waves']), 'wave')}",
+        f"max_parallel {_e(plan.get('max_parallel', ''))}",
+    ]
+    if summary.get("duration") is not None:
+        facts.append(f"ran {_secs(float(summary['duration']))}")
+    if summary.get("seed") is not None:
+        facts.append(f"seed {_e(summary['seed'])}")
+    keys = ("tasks", "passed", "failed", "blocked", "flaky")
+    counts = [(key, summary.get(key, 0)) for key in keys]
+    counts += [("errors", summary.get("errors", 0)), ("warnings", summary.get("warnings", 0))]
+    cells = "".join(
+        f"<div class='count c-{key}{' zero' * (not n)}'><dt>{key}</dt><dd>{_e(n)}</dd></div>"
+        for key, n in counts
+    )
+    notes = "".join(f"<li>{_e(note)}</li>" for note in data.get("notes") or [])
+    return (
+        f"<header><h1>Delegation report <span class='verdict st-{verdict[1]}'>"
+        f"{verdict[0]}</span></h1><p class='facts'>{' · '.join(facts)}</p>"
+        f"<dl class='counts' aria-label='Summary'>{cells}</dl>"
+        + (f"<ul class='notes' aria-label='Notes'>{notes}</ul>" if notes else "")
+        + "</header>"
+    )
+
+
+def _dag(plan: Mapping[str, Any], tasks: Mapping[str, Any]) -> str:
+    """Waves as columns, dependencies as edges; each box links to its task's section."""
+    columns: list[list[str]] = []
+    row: dict[str, float] = {}
+    for wave in plan["waves"]:
+        # barycentre ordering: a task sits near what it depends on, so fewer edges cross
+        def place(item: tuple[int, str]) -> tuple[float, int]:
+            deps = [
+                row[d] for d in plan["tasks"].get(item[1], {}).get("depends_on", ()) if d in row
+            ]
+            return (sum(deps) / len(deps) if deps else math.inf, item[0])
+
+        column = [task for _, task in sorted(enumerate(wave), key=place)]
+        row.update((task, i) for i, task in enumerate(column))
+        columns.append(column)
+    if not columns:
+        return "<section id='dag'><h2>Task graph</h2><p>The plan has no tasks.</p></section>"
+    pos = {
+        task: (MARGIN + c * (BOX_W + COL_GAP), TOP + r * (BOX_H + ROW_GAP))
+        for c, column in enumerate(columns)
+        for r, task in enumerate(column)
+    }
+    width = MARGIN * 2 + len(columns) * BOX_W + (len(columns) - 1) * COL_GAP
+    height = TOP + max(len(c) for c in columns) * (BOX_H + ROW_GAP) + MARGIN
+    out = [
+        f"<section id='dag'><h2>Task graph</h2><p class='hint'>Waves run left to right; "
+        f"an arrow points from a task to a task that depends on it. Select a task for its "
+        f"details.</p><div class='scroll dag' tabindex='0' role='region' aria-label="
+        f"'Task graph, scrollable'><svg class='graph' viewBox='0 0 {width} {height}' "
+        f"style='--w:{width}px' role='group' aria-label='Task graph by wave'>"
+    ]
+    for c in range(len(columns)):
+        x = MARGIN + c * (BOX_W + COL_GAP) + BOX_W / 2
+        out.append(f"<text class='wave' x='{x}' y='20'>wave {c + 1}</text>")
+    curves, heads = [], []  # two paths for all edges: one element each, not one per edge
+    for task, (x2, y2) in pos.items():
+        for dep in plan["tasks"].get(task, {}).get("depends_on", ()):
+            if dep in pos:
+                x1, y1, y2m = pos[dep][0] + BOX_W, pos[dep][1] + BOX_H / 2, y2 + BOX_H / 2
+                mid = (x1 + x2) / 2
+                curves.append(f"M{x1} {y1}C{mid} {y1} {mid} {y2m} {x2 - 8} {y2m}")
+                heads.append(f"M{x2} {y2m}l-9 -4.5v9z")
+    out.append(
+        f"<path class='edge' d='{''.join(curves)}'/><path class='head' d='{''.join(heads)}'/>"
+    )
+    for task, (x, y) in pos.items():
+        status = _status(task, tasks)
+        entry = tasks.get(task, {})
+        n = len(entry.get("tests") or plan["tasks"].get(task, {}).get("tests") or ())
+        shown = task if len(task) <= ID_CHARS else task[: ID_CHARS - 1] + "…"
+        tip = f"{task}: {status}, {_plural(n, 'test')}"
+        out.append(  # the <title> is the link's tooltip and accessible name
+            f"<a href='{_e(_href(task))}' class='node st-{_e(status)}' transform='translate("
+            f"{x},{y})'><title>{_e(tip)}</title><rect width='{BOX_W}' height='{BOX_H}' rx='6'/>"
+            f"<text x='10' y='19' class='id'>{_e(shown)}</text><text x='10' y='37'>"
+            f"{_e(ICON.get(status, '•'))} {_e(status)} · {_plural(n, 'test')}</text></a>"
+        )
+    out.append("</svg></div></section>")
+    return "".join(out)
+
+
+def _run_name(run: Mapping[str, Any]) -> tuple[str, str]:
+    """What a worker run was for, and its kind: task, retry, order or bisect."""
+    if run.get("kind") == "order":
+        label = str(run.get("label") or "order")
+        return (label, "bisect") if label.startswith("bisect") else ("order: " + label, "order")
+    task = run.get("task") or "untagged tests"
+    attempt = int(run.get("attempt") or 1)
+    if attempt > 1:
+        return f"{task} (retry, attempt {attempt})", "retry"
+    return str(task), "task"
+
+
+def _bar_labels(run: Mapping[str, Any], name: str, kind: str, outcome: str) -> list[str]:
+    """Texts for a bar, longest first; the tooltip and the table always have it all."""
+    icon = ICON.get(outcome, "")
+    if kind == "retry":
+        retry = f"{icon} ↻{run.get('attempt')}"
+        return [f"{retry} {run.get('task') or 'untagged'}", retry]
+    if kind == "task":
+        return [f"{icon} {name}".strip(), icon] if icon else [name]
+    return [name, str(run.get("label") or "")]
+
+
+def _lanes(runs: Sequence[Mapping[str, Any]]) -> list[int]:
+    """A worker slot per run: runs never overlap within a row (greedy interval packing)."""
+    ends: list[float] = []
+    lanes = [0] * len(runs)
+    for i in sorted(range(len(runs)), key=lambda i: float(runs[i].get("start", 0))):
+        start = float(runs[i].get("start", 0))
+        free = [lane for lane, end in enumerate(ends) if end <= start + 1e-9]
+        lane = free[0] if free else len(ends)
+        if not free:
+            ends.append(0.0)
+        ends[lane] = float(runs[i].get("end", start))
+        lanes[i] = lane
+    return lanes
+
+
+def _tick_step(span: float) -> float:
+    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600):
+        if span / step <= 10:
+            return step
+    return span / 10
+
+
+def _timeline(runs: Sequence[Mapping[str, Any]]) -> tuple[str, list[list[Any]]]:
+    """The SVG, and the runs as rows of a table the page builds when it is opened."""
+    head = "<section id='timeline'><h2>Timeline of worker runs</h2>"
+    if not runs:
+        return head + "<p>No worker runs: the tasks ran in this process.</p></section>", []
+    lanes = _lanes(runs)
+    span = max([float(r.get("end", 0)) for r in runs] + [1e-3])
+    scale = PLOT_W / span
+    height = AXIS_H + (max(lanes) + 1) * LANE_H + 4
+    width = LABEL_W + PLOT_W + 20
+    out = [
+        head,
+        "<p class='hint'>One row per worker slot; hover a bar for its run and duration. "
+        "The table below lists every run.</p>",
+        "<ul class='legend' aria-label='Legend'><li><span class='sw run-task'></span> task "
+        "run</li><li><span class='sw run-retry'></span> retry (dashed)</li><li><span class="
+        "'sw out-failed'></span> failed run (red)</li><li><span class='sw run-order'></span> "
+        "order check</li><li><span class='sw run-bisect'></span> bisection</li></ul>",
+        "<div class='scroll' tabindex='0' role='region' aria-label='Timeline, scrollable'>"
+        f"<svg class='tl' viewBox='0 0 {width} {height}' role='img' "
+        f"aria-label='Timeline of {_plural(len(runs), 'worker run')}; the table below lists "
+        "them'><defs><pattern id='hatch-order' width='6' height='6' patternUnits='userSpaceOnUse'"
+        " patternTransform='rotate(45)'><rect width='6' height='6' fill='#dbe7ff'/><rect "
+        "width='2' height='6' fill='#5b7fd1'/></pattern><pattern id='hatch-bisect' width='5' "
+        "height='5' patternUnits='userSpaceOnUse'><rect width='5' height='5' fill='#efe3ff'/>"
+        "<circle cx='2.5' cy='2.5' r='1.2' fill='#7b4bb8'/></pattern></defs>",
+    ]
+    step = _tick_step(span)
+    for k in range(int(span / step) + 1):
+        x = LABEL_W + k * step * scale
+        out.append(
+            f"<line class='tick' x1='{x:.1f}' x2='{x:.1f}' y1='{AXIS_H - 6}' y2='{height}'/>"
+            f"<text class='axis' x='{x:.1f}' y='14'>{k * step:g} s</text>"
+        )
+    for lane in range(max(lanes) + 1):
+        y = AXIS_H + lane * LANE_H + (LANE_H - BAR_H) / 2 + 15
+        out.append(f"<text class='lane' x='4' y='{y}'>worker {lane + 1}</text>")
+    rows = []
+    for run, lane in zip(runs, lanes, strict=True):
+        start, end = float(run.get("start", 0)), float(run.get("end", 0))
+        name, kind = _run_name(run)
+        outcome = str(run.get("outcome") or "")
+        x, w = LABEL_W + start * scale, max((end - start) * scale, 1.5)
+        y = AXIS_H + lane * LANE_H + (LANE_H - BAR_H) / 2
+        tests = run.get("tests")
+        tip = (
+            f"{name}: {_secs(end - start)} (from {start:g} s to {end:g} s)"
+            + (f", {_plural(int(tests), 'test')}" if tests is not None else "")
+            + (f", {outcome}" if outcome else "")
+        )
+        text = ""
+        for label in _bar_labels(run, name, kind, outcome):  # the longest that fits
+            if len(label) * 6.6 + 8 < w:
+                text = f"<text x='{x + 4:.1f}' y='{y + 15:.1f}'>{_e(label)}</text>"
+                break
+        out.append(
+            f"<g class='run run-{kind} out-{_e(outcome or 'none')}'><title>{_e(tip)}</title>"
+            f"<rect x='{x:.1f}' y='{y:.1f}' width='{w:.1f}' height='{BAR_H}' rx='3'/>{text}</g>"
+        )
+        rows.append([lane + 1, name, kind, f"{start:g}", _secs(end - start), tests or "", outcome])
+    out.append(
+        f"</svg></div><details class='runs lazy'><summary>All {_plural(len(runs), 'worker run')}"
+        " as a table</summary></details></section>"
+    )
+    rows.sort(key=lambda row: float(row[3]))
+    return "".join(out), rows
+
+
+def _finding_tasks(finding: Mapping[str, Any]) -> list[str]:
+    return [str(finding[k]) for k in ("task", "other_task") if finding.get(k)] or [NO_TASK]
+
+
+def _value(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(f"<code>{_e(v)}</code>" for v in value) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"<code>{_e(value)}</code>"
+
+
+def _checkboxes(name: str, counts: Mapping[str, int]) -> str:
+    return "".join(
+        f"<label><input type='checkbox' name='{name}' value='{_e(value)}' checked> "
+        f"{_e(value)} <span class='n'>({n})</span></label>"
+        for value, n in sorted(counts.items())
+    )
+
+
+def _findings(findings: list[Mapping[str, Any]], plan: Mapping[str, Any]) -> str:
+    out = [f"<section id='findings'><h2>Findings ({len(findings)})</h2>"]
+    if not findings:
+        return out[0] + "<p>No findings: the plan kept its promises.</p></section>"
+    rules = Counter(str(f["rule"]) for f in findings)
+    severities = Counter(str(f["severity"]) for f in findings)
+    task_counts = Counter(t for f in findings for t in _finding_tasks(f))
+    options = "".join(
+        f"<option value='{_e(t)}'>{_e('(no task)' if t == NO_TASK else t)} ({n})</option>"
+        for t, n in sorted(task_counts.items())
+    )
+    out.append(
+        "<form id='finding-filters' class='filters' aria-controls='finding-list'>"
+        f"<fieldset><legend>Rule</legend>{_checkboxes('rule', rules)}</fieldset>"
+        f"<fieldset><legend>Severity</legend>{_checkboxes('severity', severities)}</fieldset>"
+        "<div class='pick'><label for='finding-task'>Task</label> "
+        "<select id='finding-task' name='task'><option value=''>all tasks</option>"
+        f"{options}</select> <button type='reset'>Show all</button></div></form>"
+        f"<p id='finding-count' role='status'>Showing {len(findings)} of "
+        f"{len(findings)} findings</p><ol id='finding-list' class='findings'>"
+    )
+    for finding in findings:
+        severity = str(finding["severity"])
+        where = []
+        if finding.get("task"):
+            where.append("task " + _task_link(str(finding["task"]), plan))
+        if finding.get("other_task"):
+            where.append("with " + _task_link(str(finding["other_task"]), plan))
+        if finding.get("test"):
+            where.append(f"<code>{_e(finding['test'])}</code>")
+        extra = "".join(
+            f"<dt>{_e(str(k).replace('_', ' '))}</dt><dd>{_value(v)}</dd>"
+            for k, v in finding.items()
+            if k not in SHOWN_KEYS  # the rest, whatever a rule adds
+        )
+        out.append(
+            f"<li class='finding sev-{_e(severity)}' data-rule='{_e(finding['rule'])}' "
+            f"data-severity='{_e(severity)}' "
+            f"data-tasks='{_e(json.dumps(_finding_tasks(finding)))}'><p class='fhead'>"
+            f"<span class='sev'>{SEVERITY_ICON.get(severity, '•')} {_e(severity)}</span> "
+            f"<code class='rule'>{_e(finding['rule'])}</code> {' '.join(where)}</p>"
+            f"<p>{_e(finding.get('message', ''))}</p>"
+            + (
+                f"<p class='fix'><b>Fix:</b> {_e(finding['fix'])}</p>"
+                if finding.get("fix")
+                else ""
+            )
+            + (
+                f"<p class='repro'><b>Reproduce:</b></p><pre class='cmd'><code>"
+                f"{_e(finding['reproduce'])}</code></pre>"
+                if finding.get("reproduce")
+                else ""
+            )
+            + (f"<dl class='extra'>{extra}</dl>" if extra else "")
+            + "</li>"
+        )
+    out.append("</ol></section>")
+    return "".join(out)
+
+
+def _outcomes(plan_task: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, str]:
+    """A task's tests with their outcomes; selected tests that never ran are 'not-run'."""
+    outcomes = dict(entry.get("tests") or {})
+    for test in plan_task.get("tests") or ():
+        outcomes.setdefault(test, "not-run")
+    return outcomes
+
+
+def _count_text(outcomes: Iterable[str]) -> str:
+    return ", ".join(f"{n} {o}" for o, n in Counter(outcomes).most_common())
+
+
+def _task_sections(
+    plan: Mapping[str, Any],
+    tasks: Mapping[str, Any],
+    findings: list[Mapping[str, Any]],
+    untagged: Mapping[str, str],
+) -> str:
+    by_task = Counter(t for f in findings for t in set(_finding_tasks(f)))
+    present = {_status(t, tasks) for t in plan["tasks"]}
+    options = "".join(
+        f"<option value='{s}'>{ICON[s]} {s}</option>" for s in STATUS_ORDER if s in present
+    )
+    out = [
+        f"<section id='tasks'><h2>Tasks ({len(plan['tasks'])})</h2><div class='filters'>"
+        "<label for='task-q'>Find a task</label> <input id='task-q' type='search' "
+        "autocomplete='off'> <label for='task-status'>Status</label> <select id='task-status'>"
+        f"<option value=''>all</option>{options}</select> <span id='task-count' role='status'>"
+        "</span></div>"
+    ]
+    in_waves = [t for wave in plan["waves"] for t in wave if t in plan["tasks"]]
+    for task in dict.fromkeys([*in_waves, *plan["tasks"]]):  # in wave order, as in the graph
+        spec, entry = plan["tasks"][task], tasks.get(task, {})
+        status = _status(task, tasks)
+        outcomes = _outcomes(spec, entry)
+        attempts = int(entry.get("attempts", 0))
+        # plain text between a few links: a thousand sections stay cheap to lay out
+        meta = [
+            f"role {_e(spec.get('role') or '-')}",
+            f"wave {_e(spec.get('wave', '-'))}",
+            _plural(attempts, "attempt") + " (retried)" * (attempts > 1),
+            _secs(float(entry.get("duration", 0))),
+            "depends on "
+            + (", ".join(_task_link(d, plan) for d in spec.get("depends_on", ())) or "nothing"),
+        ]
+        if spec.get("resources"):
+            meta.append("resources " + _value(spec["resources"]))
+        if entry.get("blocked_by"):
+            meta.append("blocked by " + _task_link(str(entry["blocked_by"]), plan))
+        if by_task.get(task):
+            meta.append(
+                f"<a href='#findings' data-finding-task='{_e(task)}'>"
+                f"{_plural(by_task[task], 'finding')}</a>"
+            )
+        failing = [t for t, o in outcomes.items() if o in FAILING][:FAILING_SHOWN]
+        planned, executed = list(spec.get("files") or ()), list(entry.get("executed_files") or ())
+        out.append(
+            f"<section class='task' id='{_e(_anchor(task))}' data-status='{_e(status)}'>"
+            f"<h3>{_badge(status)} <code>{_e(task)}</code></h3>"
+            + (f"<p>{_e(spec['description'])}</p>" if spec.get("description") else "")
+            + f"<p class='meta'>{' · '.join(meta)}</p>"
+            + (f"<pre class='error'>{_e(entry['error'])}</pre>" if entry.get("error") else "")
+            + (
+                "<p>Failing: " + ", ".join(f"<code>{_e(t)}</code>" for t in failing) + "</p>"
+                if failing
+                else ""
+            )
+            + (
+                f"<details class='tests lazy' data-task='{_e(task)}'><summary>Tests: "
+                f"{len(outcomes)} ({_e(_count_text(outcomes.values()))})</summary></details>"
+                if outcomes
+                else "<p>Tests: none</p>"
+            )
+            # one text node per list of files: no DOM cost per file
+            + f"<details><summary>Files: {len(planned)} planned, {len(executed)} executed"
+            f"</summary><p>Planned (the plan's <code>files:</code>):</p>"
+            f"<pre>{_e(chr(10).join(planned) or 'none')}</pre><p>Executed by its tests:</p>"
+            f"<pre>{_e(chr(10).join(executed) or 'none')}</pre></details></section>"
+        )
+    if untagged:
+        out.append(
+            "<section class='task' id='untagged'><h3>Untagged tests</h3><p>They belong to no "
+            "task and run after the last wave.</p><details class='tests lazy' data-untagged='1'>"
+            f"<summary>Tests: {len(untagged)} ({_e(_count_text(untagged.values()))})</summary>"
+            "</details></section>"
+        )
+    out.append("</section>")
+    return "".join(out)
+
+
+def _shared(a: str, b: str) -> int:
+    """Length of the common prefix, by bisection: C-speed slices, not a loop per character."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[:mid] == b[:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _front_coded(outcomes: Mapping[str, str], codes: dict[str, int]) -> list[Any]:
+    """Sorted ids as [shared prefix, rest, outcome code, ...]: sorted node ids share long
+    prefixes, so 50,000 tests cost a few bytes each. Prefixes count UTF-16 units, as JS
+    strings do."""
+    flat: list[Any] = []
+    previous = ""
+    for test in sorted(outcomes):
+        n = _shared(previous, test)
+        units = n if test.isascii() else len(test[:n].encode("utf-16-le")) // 2
+        flat += [units, test[n:], codes.setdefault(outcomes[test], len(codes))]
+        previous = test
+    return flat
+
+
+def _blob(
+    plan: Mapping[str, Any],
+    tasks: Mapping[str, Any],
+    untagged: Mapping[str, str],
+    runs: list[list[Any]],
+) -> str:
+    """The data the page's script renders on demand, as JSON safe inside <script>."""
+    codes: dict[str, int] = {}
+    per_task = {
+        task: _front_coded(_outcomes(spec, tasks.get(task, {})), codes)
+        for task, spec in plan["tasks"].items()
+    }
+    untagged_tests = _front_coded(untagged, codes)
+    outcomes = sorted(codes, key=codes.__getitem__)
+    blob = {
+        "o": outcomes,
+        "i": {o: ICON.get(o, "•") for o in outcomes},
+        "t": per_task,
+        "u": untagged_tests,
+        "r": runs,
+    }
+    text = json.dumps(blob, ensure_ascii=False, separators=(",", ":"))
+    # inside <script> only "</script" or "<!--" could end the blob early
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+CSS = """
+:root{--fg:#1b1f24;--muted:#57606a;--line:#d0d7de;--bg:#fff;--panel:#f6f8fa;--focus:#0b57d0;
+font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--fg);
+background:var(--bg);line-height:1.45}
+body{margin:0 auto;max-width:1200px;padding:0 16px 48px}
+code,pre{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.9em}
+code{overflow-wrap:anywhere}
+h1{font-size:1.6rem;margin:.6em 0 .2em}h2{margin-top:1.6em;border-bottom:1px solid var(--line);
+padding-bottom:.2em}h3{font-size:1.05rem;margin:0 0 .4em}
+a{color:#0a58ca}[hidden]{display:none!important}
+:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
+.skip{position:absolute;left:-999px}.skip:focus{left:16px;top:8px;background:#fff;padding:4px}
+nav{display:flex;flex-wrap:wrap;gap:4px 16px;padding:8px 0;border-bottom:1px solid var(--line)}
+.facts,.hint{color:var(--muted);margin:.2em 0}
+.verdict{font-size:.8em;padding:2px 10px;border-radius:6px;white-space:nowrap;vertical-align:2px}
+.counts{display:grid;grid-template-columns:repeat(auto-fill,minmax(80px,1fr));gap:8px;
+margin:12px 0}
+.count{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:6px 10px}
+.count dt{font-size:.8rem;color:var(--muted)}.count dd{margin:0;font-size:1.4rem;font-weight:600}
+.count.zero dd{color:var(--muted);font-weight:400}
+.c-failed:not(.zero),.c-errors:not(.zero){border-left:5px solid #b21f2d}
+.c-blocked:not(.zero),.c-flaky:not(.zero),.c-warnings:not(.zero){border-left:5px solid #b58105}
+.c-passed:not(.zero){border-left:5px solid #1e7e34}
+.notes{color:var(--muted);padding-left:1.2em}
+.scroll{overflow:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
+.dag{max-height:75vh;width:fit-content;max-width:100%}
+.graph{display:block;width:var(--w);max-width:100%;min-width:calc(var(--w)*.75);height:auto}
+.graph .wave{font:600 13px sans-serif;text-anchor:middle;fill:var(--muted)}
+.edge{fill:none;stroke:#8c959f;stroke-width:1.4}.head{fill:#8c959f}
+.node rect{stroke-width:1.5}.node text{font:13px sans-serif;fill:#1b1f24}
+.node .id{font-weight:600}.node:focus-visible{outline:none}
+.node:hover rect,.node:focus-visible rect{stroke:var(--focus);stroke-width:4}
+.st-passed{--c:#1e7e34;--b:#dff3e3}.st-failed,.st-error{--c:#b21f2d;--b:#fbe0e2}
+.st-blocked{--c:#8a4b00;--b:#ffe7cc}.st-flaky{--c:#7a5b00;--b:#fff3c4}
+.st-skipped{--c:#57606a;--b:#eaeef2}.st-not-run{--c:#6e7781;--b:#fff}
+.node rect{fill:var(--b);stroke:var(--c)}.st-not-run rect{stroke-dasharray:5 3}
+.st-failed rect,.st-error rect{stroke-width:3}
+.badge,.verdict{background:var(--b);color:var(--c);border:1px solid var(--c);border-radius:4px;
+padding:0 6px;font-weight:600;font-size:.9em;white-space:nowrap}
+.tl{display:block;min-width:680px;width:100%;height:auto}
+.tl text{font:12px sans-serif;fill:#1b1f24}
+.run text{stroke:#fff;stroke-width:3px;paint-order:stroke;stroke-linejoin:round}
+.tl .axis{fill:var(--muted);text-anchor:middle}
+.tl .lane{fill:var(--muted)}.tick{stroke:#eaeef2}
+.run rect{stroke:#57606a;stroke-width:1}.run-task rect,.run-retry rect{fill:#dff3e3;stroke:#1e7e34}
+.out-failed rect,.out-error rect{fill:#fbe0e2;stroke:#b21f2d;stroke-width:2}
+.out-skipped rect,.out-not-run rect{fill:#eaeef2}
+.run-retry rect{stroke-dasharray:4 2;stroke-width:2}
+.run-order rect{fill:url(#hatch-order);stroke:#2f58b0}
+.run-bisect rect{fill:url(#hatch-bisect);stroke:#6a3aa8}
+.legend{display:flex;flex-wrap:wrap;gap:4px 16px;margin:6px 0;padding:0;list-style:none;
+font-size:.9em}.legend li{white-space:nowrap}
+.sw{display:inline-block;width:22px;height:12px;border:1px solid #1e7e34;background:#dff3e3}
+.sw.run-retry{border:2px dashed #1e7e34}.sw.out-failed{border:2px solid #b21f2d;background:#fbe0e2}
+.sw.run-order{border-color:#2f58b0;background:repeating-linear-gradient(45deg,#5b7fd1 0 2px,
+#dbe7ff 2px 6px)}
+.sw.run-bisect{border-color:#6a3aa8;
+background:radial-gradient(#7b4bb8 30%,#efe3ff 35%) 0 0/5px 5px}
+table{border-collapse:collapse;width:100%;font-size:.9em}
+th,td{text-align:left;padding:3px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th.file{background:var(--panel);font-weight:600}
+.filters{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:flex-start;margin:8px 0}
+fieldset{border:1px solid var(--line);border-radius:6px;margin:0;padding:4px 10px 8px;
+display:flex;flex-wrap:wrap;gap:2px 14px;max-width:100%}
+legend{font-weight:600;font-size:.9em}fieldset label{white-space:nowrap}
+.filters .n{color:var(--muted)}select,input,button{font:inherit;max-width:100%}
+.findings{padding:0;list-style:none}
+.big .finding{content-visibility:auto;contain-intrinsic-size:auto 120px}
+.finding{border:1px solid var(--line);border-left:5px solid #b58105;border-radius:6px;
+padding:6px 12px;margin:8px 0}
+.finding.sev-error{border-left-color:#b21f2d}.finding p{margin:.3em 0;overflow-wrap:anywhere}
+.pick{display:flex;flex-wrap:wrap;align-items:center;gap:6px;padding-top:10px}
+.sev{font-weight:700;color:#7a5b00}.sev-error .sev{color:#b21f2d}
+.rule{background:var(--panel);padding:0 4px;border-radius:3px;font-weight:600}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--panel);padding:6px 10px;
+border-radius:4px;margin:.3em 0}
+.extra{display:grid;grid-template-columns:max-content 1fr;gap:0 12px;margin:.3em 0;
+font-size:.9em}.extra dt{color:var(--muted)}.extra dd{margin:0;min-width:0}
+.task{border:1px solid var(--line);border-radius:6px;padding:10px 14px;margin:10px 0}
+.big .task{content-visibility:auto;contain-intrinsic-size:auto 180px}
+.task:target{box-shadow:0 0 0 3px var(--focus)}
+.meta{color:var(--muted);margin:.3em 0}.meta a{white-space:nowrap}
+details{margin:.3em 0}summary{cursor:pointer}details ul{margin:.3em 0;padding-left:1.4em}
+.o-failed,.o-error,.o-xpassed-strict{color:#b21f2d;font-weight:600}
+@media (max-width:600px){body{padding:0 10px 32px}h1{font-size:1.3rem}
+.finding{padding:6px 8px}.count{padding:4px 8px}.count dd{font-size:1.2rem}
+.graph{width:var(--w);max-width:none}.tl{min-width:820px}}
+@media print{.big .task,.big .finding{content-visibility:visible}.scroll{max-height:none}}
+"""
+
+JS = """
+(() => {
+  "use strict";
+  const blob = JSON.parse(document.getElementById("tests-data").textContent);
+  const el = (tag, text, cls) => {
+    const e = document.createElement(tag);
+    if (text !== undefined) e.textContent = text;
+    if (cls) e.className = cls;
+    return e;
+  };
+  function table(heads, body) {
+    const t = el("table"), tb = el("tbody"), tr = el("tr");
+    for (const h of heads) tr.append(el("th", h));
+    t.append(el("thead"), tb);
+    t.tHead.append(tr);
+    body(tb);
+    const wrap = el("div", undefined, "scroll");
+    wrap.append(t);
+    return wrap;
+  }
+  function tests(tb, flat) {
+    let prev = "", file = null;
+    for (let i = 0; i < flat.length; i += 3) {
+      const id = prev.slice(0, flat[i]) + flat[i + 1], o = blob.o[flat[i + 2]];
+      prev = id;
+      const k = id.indexOf("::"), f = k < 0 ? "" : id.slice(0, k);
+      if (f !== file && (file = f)) {  // a heading row per file
+        const tr = el("tr"), th = el("th", f, "file");
+        th.colSpan = 2;
+        th.scope = "colgroup";
+        tr.append(th);
+        tb.append(tr);
+      }
+      const tr = el("tr"), td = el("td");
+      td.append(el("code", k < 0 ? id : id.slice(k + 2)));
+      tr.append(td, el("td", blob.i[o] + " " + o, "o-" + o));
+      tb.append(tr);
+    }
+  }
+  function fill(d) {
+    if (d.dataset.done) return;
+    d.dataset.done = "1";
+    if (d.classList.contains("runs")) {
+      d.append(table(["worker", "run", "kind", "start (s)", "duration", "tests", "outcome"],
+        (tb) => { for (const r of blob.r) { const tr = el("tr");
+          for (const c of r) tr.append(el("td", String(c)));
+          tb.append(tr); } }));
+    } else {
+      const flat = d.dataset.untagged ? blob.u : blob.t[d.dataset.task] || [];
+      d.append(table(["test", "outcome"], (tb) => tests(tb, flat)));
+    }
+  }
+  document.addEventListener("toggle", (ev) => {
+    const d = ev.target;
+    if (d.open && d.classList && d.classList.contains("lazy")) fill(d);
+  }, true);
+
+  const form = document.getElementById("finding-filters");
+  if (form) {
+    const items = Array.from(document.querySelectorAll("#finding-list > li"));
+    const count = document.getElementById("finding-count");
+    const checked = (name) => new Set(Array.from(
+      form.querySelectorAll("input[name='" + name + "']:checked"), (i) => i.value));
+    const apply = () => {
+      const rules = checked("rule"), sevs = checked("severity"), task = form.elements.task.value;
+      let shown = 0;
+      for (const li of items) {
+        const ok = rules.has(li.dataset.rule) && sevs.has(li.dataset.severity) &&
+          (!task || JSON.parse(li.dataset.tasks).includes(task));
+        li.hidden = !ok;
+        if (ok) shown++;
+      }
+      count.textContent = "Showing " + shown + " of " + items.length + " findings";
+    };
+    const showAll = (task) => {
+      for (const box of form.querySelectorAll("input[type=checkbox]")) box.checked = true;
+      form.elements.task.value = task;
+      apply();
+    };
+    form.addEventListener("change", apply);
+    form.addEventListener("reset", (ev) => {  // at once: a native reset updates later
+      ev.preventDefault();
+      showAll("");
+    });
+    for (const a of document.querySelectorAll("a[data-finding-task]")) {
+      a.addEventListener("click", () => showAll(a.dataset.findingTask));
+    }
+  }
+
+  const q = document.getElementById("task-q"), st = document.getElementById("task-status");
+  const sections = Array.from(document.querySelectorAll("section.task[data-status]"));
+  const tcount = document.getElementById("task-count");
+  const applyTasks = () => {
+    const text = q.value.trim().toLowerCase(), s = st.value;
+    let shown = 0;
+    for (const sec of sections) {
+      const ok = (!s || sec.dataset.status === s) &&
+        (!text || sec.id.slice(5).toLowerCase().includes(text));
+      sec.hidden = !ok;
+      if (ok) shown++;
+    }
+    tcount.textContent = shown === sections.length ? "" :
+      "showing " + shown + " of " + sections.length;
+  };
+  q.addEventListener("input", applyTasks);
+  st.addEventListener("change", applyTasks);
+  const reveal = () => {
+    let id = location.hash.slice(1);
+    try { id = decodeURIComponent(id); } catch (e) { /* not percent-encoded */ }
+    const target = id && document.getElementById(id);
+    if (target && target.hidden) {
+      q.value = "";
+      st.value = "";
+      applyTasks();
+      target.scrollIntoView();
+    }
+  };
+  window.addEventListener("hashchange", reveal);
+  document.body.dataset.ready = "1";
+})();
+"""
