@@ -29,6 +29,7 @@ SEVERITY_ICON = {"error": "✗", "warning": "▲"}
 STATUS_ORDER = ("failed", "error", "blocked", "flaky", "passed", "skipped", "not-run")
 FAILING = ("failed", "error", "xpassed-strict")
 SHOWN_KEYS = {"rule", "severity", "task", "other_task", "test", "message", "fix", "reproduce"}
+NBSP = "\u00a0"  # keeps "3.2 s" and "wave 1" on one line
 NO_TASK = "#none"  # the task filter's value for findings of no task: never a task id
 BIG = 150  # tasks and findings beyond which sections render when scrolled to
 FAILING_SHOWN = 5  # failing tests listed in a task's section without opening its table
@@ -105,10 +106,10 @@ def _badge(status: str) -> str:
 
 def _secs(value: float) -> str:
     if value < 10:
-        return f"{value:.2f} s"
+        return f"{value:.2f}{NBSP}s"
     if value < 60:
-        return f"{value:.1f} s"
-    return f"{int(value // 60)} min {value % 60:02.0f} s"
+        return f"{value:.1f}{NBSP}s"
+    return f"{int(value // 60)}{NBSP}min {value % 60:02.0f}{NBSP}s"
 
 
 def _plural(n: int, word: str) -> str:
@@ -444,19 +445,20 @@ def _task_sections(
         status = _status(task, tasks)
         outcomes = _outcomes(spec, entry)
         attempts = int(entry.get("attempts", 0))
-        # plain text between a few links: a thousand sections stay cheap to lay out
+        # plain text between a few links: a thousand sections stay cheap to lay out; lines
+        # break only between items (no-break spaces within)
         meta = [
-            f"role {_e(spec.get('role') or '-')}",
-            f"wave {_e(spec.get('wave', '-'))}",
-            _plural(attempts, "attempt") + " (retried)" * (attempts > 1),
+            f"role{NBSP}{_e(spec.get('role') or '-')}",
+            f"wave{NBSP}{_e(spec.get('wave', '-'))}",
+            _plural(attempts, "attempt").replace(" ", NBSP) + f"{NBSP}(retried)" * (attempts > 1),
             _secs(float(entry.get("duration", 0))),
-            "depends on "
+            f"depends{NBSP}on "
             + (", ".join(_task_link(d, plan) for d in spec.get("depends_on", ())) or "nothing"),
         ]
         if spec.get("resources"):
             meta.append("resources " + _value(spec["resources"]))
         if entry.get("blocked_by"):
-            meta.append("blocked by " + _task_link(str(entry["blocked_by"]), plan))
+            meta.append(f"blocked{NBSP}by " + _task_link(str(entry["blocked_by"]), plan))
         if by_task.get(task):
             meta.append(
                 f"<a href='#findings' data-finding-task='{_e(task)}'>"

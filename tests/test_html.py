@@ -216,8 +216,8 @@ def test_all_sections_and_a_section_per_task() -> None:
     for rule in ("file-conflict", "untagged-test", "hidden-ordering-dependency", "flaky"):
         assert f"name='rule' value='{rule}'" in page
     assert "<label for='finding-task'>Task</label>" in page
-    assert "blocked by <a href='#task-billing'><code>billing</code></a>" in page
-    assert "2 attempts (retried)" in page
+    assert "blocked\u00a0by <a href='#task-billing'><code>billing</code></a>" in page
+    assert "2\u00a0attempts\u00a0(retried)" in page
 
 
 def test_statuses_are_written_not_only_coloured() -> None:
@@ -288,7 +288,7 @@ def test_timeline_marks_retries_order_checks_and_bisection() -> None:
     assert kinds.count("run-retry") == 2
     assert kinds.count("run-order") == 2
     assert kinds.count("run-bisect") == 2
-    titles = [title for _, _, title in runs]
+    titles = [title.replace("\u00a0", " ") for _, _, title in runs]
     assert "billing (retry, attempt 2): 1.30 s (from 1.3 s to 2.6 s), 1 test, failed" in titles
     assert "order: reverse: 3.40 s (from 8.1 s to 11.5 s), 9 tests" in titles
     assert "untagged tests: 0.80 s (from 7.2 s to 8 s), 1 test, passed" in titles
