@@ -972,16 +972,12 @@ class Prototype:
         finally:
             self.stop()
 
-    pytest_runtest_protocol.hookwrapper = True  # type: ignore[attr-defined]
-
     def pytest_runtestloop(self, session: Any) -> Iterator[None]:
         cpu, wall = time.process_time(), time.perf_counter()
         yield
         self.loop_cpu = time.process_time() - cpu
         self.loop_wall = time.perf_counter() - wall
         self.tests = len(session.items)
-
-    pytest_runtestloop.hookwrapper = True  # type: ignore[attr-defined]
 
     def start(self) -> None:
         variant = self.variant
@@ -1070,6 +1066,8 @@ def proto_main(variant: str, root: str, out: str) -> int:
     """In a fresh interpreter: run the suite in process with one prototype; write JSON."""
     import pytest
 
+    for name in ("pytest_runtest_protocol", "pytest_runtestloop"):  # wrappers around pytest's
+        setattr(Prototype, name, pytest.hookimpl(hookwrapper=True)(getattr(Prototype, name)))
     plugin = Prototype(variant, root)
     os.chdir(root)
     code = pytest.main(["-q", "-p", "no:randomly", "-p", "no:cacheprovider"], plugins=[plugin])
