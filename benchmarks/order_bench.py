@@ -1,9 +1,9 @@
 """Benchmark of the order check against pytest-find-dependencies, detect-test-pollution
 and pytest-randomly, side by side in one invocation.
 
-    python benchmarks/order_bench.py [--sizes 1000,10000] [--seeds 10] [--timeout 900]
-        [--tools ours,find-dependencies,detect-test-pollution,randomly] [--workdir DIR]
-        [--json PATH]
+    python benchmarks/order_bench.py [--sizes 1000,10000] [--seeds 10] [--every-seed]
+        [--tools ours,find-dependencies,detect-test-pollution,randomly] [--timeout 900]
+        [--crash-demo-up-to 1000] [--workdir DIR] [--json PATH]
 
 For each size n it generates (with ``generate.py --polluter``) a suite of n trivial tests
 in several tasks over 2 waves, plus the four planted tests: ``test_victim`` (task 0) fails
