@@ -178,6 +178,7 @@ class Tracker:
         filename = code.co_filename
         if (
             filename.startswith(self.prefix)
+            and filename != __file__  # the worker's own hooks are not the task's code
             and code.co_name != "<module>"
             and "site-packages" not in filename
         ):

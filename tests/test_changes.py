@@ -426,6 +426,7 @@ def test_end_to_end_from_a_real_repository(repo: Repo) -> None:
     ]
 
 
+@pytest.mark.task("e2e")  # runs the whole plugin: an end-to-end test, not changes.py's
 def test_plugin_reports_changes_against_the_plan(pytester: pytest.Pytester) -> None:
     """End to end: --delegation-diff through the plugin, and a bad ref as a usage error."""
     root = pytester.path
