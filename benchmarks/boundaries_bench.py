@@ -2,6 +2,7 @@
 
     python benchmarks/boundaries_bench.py run [--python PY ...] [--autoload] [--repeats 5]
     python benchmarks/boundaries_bench.py profile [--python PY ...] [--repeats 3]
+    python benchmarks/boundaries_bench.py toggle    # under 3.12+: set_events per test, cost
 
 ``run``: the same suite, the same worker count, boundaries on against off. It writes a
 suite of its own (``--tests`` 2,000 tests, ``--tasks`` 4 tasks in two waves, tasks of the
@@ -52,6 +53,9 @@ against no tracer, median of ``--repeats`` fresh interpreters. Prototypes:
   hit records the file (inside a test only) and disarms the module, so each project call
   then costs a global lookup and a jump, and no other code pays anything;
 - ``count``: counts the callbacks per test and where the functions live (not timed).
+
+``toggle`` (3.12+, in the running interpreter): what switching PY_START on and off around
+each "test" costs against switching it on once: 200 small functions run twice per round.
 
 Standard library only at import; runs under any Python >= 3.10 with the plugin installed.
 """
@@ -1172,6 +1176,55 @@ def command_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_toggle(args: argparse.Namespace) -> int:
+    """Cost of switching PY_START on and off around each "test", against switching once.
+
+    200 small functions run twice per round (once with the events on, once off), 2,000
+    rounds; DISABLE is returned, so the callback itself runs once per function.
+    """
+    monitoring: Any = getattr(sys, "monitoring", None)
+    if monitoring is None:
+        print("sys.monitoring needs Python 3.12+")
+        return 0
+    tool = 5
+    monitoring.use_tool_id(tool, "boundaries-bench-toggle")
+    monitoring.register_callback(
+        tool, monitoring.events.PY_START, lambda code, offset: monitoring.DISABLE
+    )
+    namespace: dict[str, Any] = {}
+    exec("\n".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(200)), namespace)
+    functions = [namespace[f"f{i}"] for i in range(200)]
+
+    def work() -> None:
+        for function in functions:
+            function(1)
+
+    def timed(mode: str) -> float:
+        start = time.process_time()
+        if mode == "once":
+            monitoring.set_events(tool, monitoring.events.PY_START)
+        for _ in range(args.rounds):
+            if mode == "toggled":
+                monitoring.set_events(tool, monitoring.events.PY_START)
+            work()
+            if mode == "toggled":
+                monitoring.set_events(tool, 0)
+            work()
+        monitoring.set_events(tool, 0)
+        return float((time.process_time() - start) / args.rounds * 1e6)
+
+    figures: dict[str, list[float]] = {"off": [], "once": [], "toggled": []}
+    for _ in range(args.repeats):
+        for mode in figures:
+            figures[mode].append(timed(mode))
+    print(
+        f"Python {platform.python_version()}: per round (200 functions run twice), median of "
+        f"{args.repeats}: "
+        + ", ".join(f"{mode} {median(values):.0f} us" for mode, values in figures.items())
+    )
+    return 0
+
+
 # -- command line -------------------------------------------------------------------------
 
 
@@ -1197,6 +1250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--workdir", help="generate into this folder and keep it")
         p.add_argument("--keep", action="store_true", help="keep the temporary folder")
         p.add_argument("--json", help="write every figure and sample here")
+    toggle = sub.add_parser("toggle")
+    toggle.add_argument("--rounds", type=int, default=2000)
+    toggle.add_argument("--repeats", type=int, default=5)
     run = sub.choices["run"]
     run.add_argument("--warmup", type=int, default=1)
     run.add_argument("--autoload", action="store_true", help="let every installed plugin load")
@@ -1206,6 +1262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     prof.add_argument("--variants", nargs="+", choices=PROTOTYPES)
     prof.add_argument("--no-c", action="store_true", help="skip the C prototypes")
     args = parser.parse_args(argv)
+    if args.command == "toggle":
+        return command_toggle(args)
     args.python = args.python or [sys.executable]
     try:
         if args.command == "run":

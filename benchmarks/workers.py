@@ -21,10 +21,12 @@ xdist keeps each task on one worker too). Targets: 4 workers / in-process <= 0.3
 ``cpu``: 4 tasks in one wave, each of 4 tests doing a fixed amount of pure-Python work
 (calibrated at about 0.5 s each here, so 2 s per task). Commands: in-process and
 ``--delegation-workers=2``, plus, for reference, the same with the boundaries check on
-(its call tracer runs in every worker) and ``pytest -n 2 --dist loadgroup``. Target:
-in-process / 2 workers >= 1.7x. The work is a fixed loop count, not ``generate.py
---cpu``'s busy wait until a wall-clock deadline, which finishes on time however
-oversubscribed the cores are and so cannot show contention.
+(its call tracer runs in every worker), ``pytest -n 2 --dist loadgroup``, and the same
+loops without pytest in 1 process and in 2 (the 2-way speed-up the machine gives at the
+time, since other work may hold a core). Target: in-process / 2 workers >= 1.7x. The
+work is a fixed loop count, not ``generate.py --cpu``'s busy wait until a wall-clock
+deadline, which finishes on time however oversubscribed the cores are and so cannot show
+contention.
 
 ``startup``: one task of one trivial test. Commands: bare ``python -m pytest
 tests/test_task_0.py``, the plugin in-process, and the plugin with one worker. Figures:
@@ -270,6 +272,7 @@ class Variant:
     cmd: list[str]
     report: Path | None = None
     before: Callable[[], None] | None = None  # run before each run, untimed
+    pytest: bool = True  # a pytest run, whose summary line is checked
     samples: list[dict[str, Any]] = field(default_factory=list)
 
     def walls(self) -> list[float]:
@@ -302,7 +305,10 @@ def measure(
                 variant.before()
             times_path.unlink(missing_ok=True)
             run = run_timed(variant.cmd, folder, args.timeout, {TIMES_ENV: str(times_path)})
-            check_run(variant.name, run, variant.cmd, expected)
+            if variant.pytest:
+                check_run(variant.name, run, variant.cmd, expected)
+            elif run.code != 0:
+                raise BenchmarkError(f"{variant.name}: exit status {run.code}\n{tail(run.out)}")
             sample: dict[str, Any] = {"wall": run.wall, "cpu": run.cpu, "spawned": run.spawned}
             sample["times"] = read_times(times_path)
             if variant.report is not None:
@@ -491,6 +497,28 @@ def fixed_work(tests_dir: Path, rate: float) -> None:
         path.write_text(text.replace(BURN, body), encoding="utf-8")
 
 
+# The same work without pytest, in 1 process and split over 2: how much 2-way parallelism
+# the machine gives right now. argv: loop count per test, tests, processes.
+BURN_SCRIPT = """import os
+import sys
+
+loops, tests, processes = (int(arg) for arg in sys.argv[1:])
+children = []
+for part in range(processes):
+    pid = os.fork()
+    if pid == 0:
+        for _ in range(tests // processes):
+            for _ in range(loops):
+                pass
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    _, status = os.waitpid(pid, 0)
+    if status:
+        sys.exit(1)
+"""
+
+
 def cpu_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     folder, remove = workspace(args, "cpu")
     try:
@@ -516,7 +544,16 @@ def cpu_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             ),
             report,
         )
-        variants = [inproc, workers, traced]
+        (folder / "burn.py").write_text(BURN_SCRIPT, encoding="utf-8")
+        loops = str(int(ms * rate))
+        tests = str(tasks * per_task)
+        plain = {
+            n: Variant(
+                f"python x{n}", [sys.executable, "burn.py", loops, tests, str(n)], pytest=False
+            )
+            for n in (1, 2)
+        }
+        variants = [inproc, workers, traced, plain[1], plain[2]]
         xdist = None
         if have_xdist():
             xdist = Variant("xdist -n 2", pytest_cmd(args, "-n", "2", "--dist", "loadgroup"))
@@ -537,6 +574,12 @@ def cpu_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             + (f", xdist {xdist.median():.2f} s" if xdist else "")
         )
         print(f"  in-process / 2 workers: {speedup:.3f}x faster (ideal 2x); {text}")
+        machine = plain[1].median() / plain[2].median()
+        print(
+            f"  the same work without pytest (burn.py), 1 process / 2 processes: {machine:.3f}x "
+            f"faster: the 2-way parallelism the machine gave; in-process / 2 workers reached "
+            f"{speedup / machine:.0%} of it"
+        )
         more_cpu = workers.median("cpu") / inproc.median("cpu")
         ceiling = 2 / more_cpu
         print(
@@ -565,6 +608,7 @@ def cpu_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "speedup": speedup,
             "boundaries_ratio": traced.median() / workers.median(),
             "idle_ceiling": ceiling,
+            "machine_speedup": machine,
             "xdist_speedup": inproc.median() / xdist.median() if xdist else None,
             "target": CPU_TARGET,
             "met": met,

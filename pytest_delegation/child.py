@@ -8,6 +8,7 @@ reads. It imports nothing else from the package, so a worker starts as cheaply a
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import signal
@@ -179,9 +180,10 @@ class Tracker:
         if (
             filename.startswith(self.prefix)
             and filename != __file__  # the worker's own hooks are not the task's code
-            and code.co_name != "<module>"
+            and code.co_flags & inspect.CO_OPTIMIZED  # functions: not module or class bodies
             and "site-packages" not in filename
         ):
+            self.seen.add(filename)
             rel = filename[len(self.prefix) :].replace(os.sep, "/")
             if rel not in self.files:
                 name = getattr(code, "co_qualname", code.co_name)
@@ -192,10 +194,10 @@ class Tracker:
         return self.monitoring.DISABLE
 
     def _on_call(self, frame: FrameType, event: str, arg: Any) -> None:
-        code = frame.f_code
-        if code not in self.seen:
-            self.seen.add(code)
-            self._record(code)
+        # keyed on the file: code objects with the same source compare equal across files
+        filename = frame.f_code.co_filename
+        if filename not in self.seen:
+            self._record(frame.f_code)
         return None  # no line tracing
 
     def start(self, test: str) -> None:
