@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 import shlex
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from pytest_delegation.plan import Plan
 from pytest_delegation.runs import Request
 from pytest_delegation.runs import Run
 from pytest_delegation.runs import SequenceRunner
+from pytest_delegation.runs import once
 from pytest_delegation.waves import transitive_dependencies
 
 
@@ -69,15 +72,13 @@ def check_order(
         return []
     say(f"order check: {len(found)} test{'s' * (len(found) != 1)} changed outcome; bisecting")
     verdicts = runner.serve([investigate(s, changers) for s in found])
-    return _findings(plan, task_of, found, verdicts, runner.config)
+    findings = _findings(plan, task_of, found, verdicts, runner.config, runner.workers)
+    runner.reproduced = sum(1 for f in findings if "reproduce" in f.extra)
+    return findings
 
 
 def _many(runner: SequenceRunner, requests: Sequence[Request]) -> list[Run]:
-    return runner.serve([_one(r) for r in requests])
-
-
-def _one(request: Request):  # type: ignore[no-untyped-def]
-    return (yield request)
+    return runner.serve([once(r) for r in requests])
 
 
 def _changers(run: Run) -> list[str]:
@@ -123,6 +124,7 @@ def _findings(
     found: Sequence[Suspect],
     verdicts: Sequence[Verdict],
     config: pytest.Config,
+    workers: int,
 ) -> list[Finding]:
     findings = []
     same_wave: dict[int, list[Verdict]] = {}
@@ -140,12 +142,13 @@ def _findings(
                 )
             )
             continue
-        findings.append(_dependency(plan, task_of, verdict, config))
+        findings.append(_dependency(plan, task_of, verdict))
         culprit_task = task_of.get(verdict.culprits[0]) if verdict.culprits else None
         if task and culprit_task and culprit_task != task:
             wave = plan.wave_of(task)
             if wave == plan.wave_of(culprit_task):
                 same_wave.setdefault(wave, []).append(verdict)
+    findings = _verified(findings, config, workers)
     for wave, items in sorted(same_wave.items()):
         pairs = sorted({f"{task_of[v.culprits[0]]} -> {task_of[v.test]}" for v in items})
         findings.append(
@@ -163,9 +166,7 @@ def _findings(
     return findings
 
 
-def _dependency(
-    plan: Plan, task_of: Mapping[str, str], verdict: Verdict, config: pytest.Config
-) -> Finding:
+def _dependency(plan: Plan, task_of: Mapping[str, str], verdict: Verdict) -> Finding:
     task = task_of.get(verdict.test)
     culprits = verdict.culprits
     culprit_task = task_of.get(culprits[0]) if culprits else None
@@ -177,7 +178,6 @@ def _dependency(
     else:
         order = (verdict.test,)  # a brittle test fails on its own
     command = reproduce_command(order)
-    verified = _fails(command, config)
     named = " and ".join(culprits) if culprits else "a test that ran before it (not pinned)"
     if verdict.kind == "victim":
         message = f"{verdict.test} fails after {named} ran before it; it passes alone"
@@ -205,8 +205,6 @@ def _dependency(
             extra["culprit_task"] = culprit_task
     if verdict.state:
         extra["shared_state"] = verdict.state
-    if not verified:
-        extra["reproduce_verified"] = False
     return Finding(
         "hidden-ordering-dependency",
         message + where,
@@ -222,6 +220,19 @@ def reproduce_command(order: Sequence[str]) -> str:
     return shlex.join(
         ["python", "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", *order]
     )
+
+
+def _verified(findings: list[Finding], config: pytest.Config, workers: int) -> list[Finding]:
+    """Run every reproduce command once, side by side; mark those that did not fail."""
+    commands = [f.extra["reproduce"] for f in findings if "reproduce" in f.extra]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        failed = dict(zip(commands, pool.map(lambda c: _fails(c, config), commands), strict=True))
+    return [
+        replace(f, extra={**f.extra, "reproduce_verified": False})
+        if "reproduce" in f.extra and not failed[f.extra["reproduce"]]
+        else f
+        for f in findings
+    ]
 
 
 def _fails(command: str, config: pytest.Config) -> bool:

@@ -105,8 +105,12 @@ def investigate(suspect: Suspect, changers: Sequence[str] = ()) -> Client[Verdic
     """
     test, prefix = suspect.test, suspect.prefix
     verdict = Verdict(test, suspect.kind, suspect.order)
-    again = yield Request((*prefix, test))
-    alone = yield Request((test,))
+    # both confirmations at once: the order again (a fresh run, never a remembered one,
+    # or a flaky test would pass for a dependency), and the test alone
+    again, alone = yield (
+        Request((*prefix, test), label="confirm", fresh=True),
+        Request((test,), label="confirm", fresh=True),
+    )
     changed = again.outcomes.get(test)
     if kind_of_run(suspect.kind, changed) is False:
         return verdict  # the changed outcome did not come back: flaky
@@ -130,7 +134,7 @@ def investigate(suspect: Suspect, changers: Sequence[str] = ()) -> Client[Verdic
     likely = [t for t in prefix if t in set(changers)]
     if likely and len(likely) < len(haystack):
         run = yield Request((*likely, test))
-        verdict.bisect_runs += 1
+        verdict.bisect_runs += not run.reused
         if interesting(run):
             haystack = likely
     culprits = yield from _bisect(haystack, test, interesting, verdict)
@@ -139,7 +143,7 @@ def investigate(suspect: Suspect, changers: Sequence[str] = ()) -> Client[Verdic
     if culprits:
         # one last run, which also records what the culprit changed
         final = yield Request((*culprits, test), snapshot=tuple(culprits))
-        verdict.bisect_runs += 1
+        verdict.bisect_runs += not final.reused
         if interesting(final):
             verdict.culprits = tuple(culprits)
             verdict.state = sorted({c for t in culprits for c in final.states.get(t, [])})
@@ -158,12 +162,12 @@ def _bisect(
     while len(candidates) > 1:
         half = candidates[: len(candidates) // 2]
         run = yield Request((*half, test))
-        verdict.bisect_runs += 1
+        verdict.bisect_runs += not run.reused
         candidates = half if interesting(run) else candidates[len(candidates) // 2 :]
     if not candidates:
         return None
     check = yield Request((candidates[0], test))
-    verdict.bisect_runs += 1
+    verdict.bisect_runs += not check.reused
     return candidates if interesting(check) else None
 
 
@@ -185,7 +189,7 @@ def _ddmin(
             [t for t in candidates if t not in set(chunk)] for chunk in chunks if len(chunks) > 2
         ]:
             run = yield Request((*subset, test))
-            verdict.bisect_runs += 1
+            verdict.bisect_runs += not run.reused
             spent += 1
             if interesting(run):
                 candidates = subset

@@ -12,6 +12,7 @@ from collections.abc import Generator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 import selectors
 import shutil
@@ -28,11 +29,20 @@ from pytest_delegation.workers import worker_argv
 T = TypeVar("T")
 
 
+SMALL_RUN = 16  # runs this short record state changes around every test: it costs little
+
+
 @dataclass(frozen=True)
 class Request:
     ids: tuple[str, ...]
     snapshot: bool | tuple[str, ...] = False  # record state changes around these tests
     label: str = "bisect"  # what the run is for, in the report's timeline
+    fresh: bool = False  # never answer from an earlier run of the same ids (confirmations)
+
+    def watched(self) -> frozenset[str]:
+        if self.snapshot is True or len(self.ids) <= SMALL_RUN:
+            return frozenset(self.ids)
+        return frozenset(self.snapshot or ())
 
 
 @dataclass
@@ -42,9 +52,13 @@ class Run:
     states: dict[str, list[str]] = field(default_factory=dict)
     crashed: bool = False
     current: str | None = None  # the test running when the worker ended, if any
+    watched: frozenset[str] = frozenset()  # the tests whose state changes were recorded
+    reused: bool = False  # answered by an earlier run of the same ids: no worker started
 
 
-Client = Generator[Request, Run, T]
+# A client yields one Request and receives its Run, or yields a tuple of Requests that
+# need nothing from each other and receives their Runs, in order, run side by side.
+Client = Generator[Request | tuple[Request, ...], Any, T]
 
 
 class SequenceRunner:
@@ -68,77 +82,103 @@ class SequenceRunner:
         self.argv = worker_argv(config)
         self.sessions = 0
         self.tests_executed = 0
+        self.reused = 0  # requests answered by an earlier run of the same ids
+        self.reproduced = 0  # reproduce commands run once, as pytest sessions of their own
+        # Outcomes of the same ids in the same order repeat (a flaky test is confirmed
+        # with fresh runs), so one investigation's runs serve every later one.
+        self.memo: dict[tuple[str, ...], Run] = {}
 
     def run(self, request: Request) -> Run:
-        return self.serve([_once(request)])[0]
+        return self.serve([once(request)])[0]
 
     def serve(self, clients: Sequence[Client[T]]) -> list[T]:
         """Drive every client to completion, at most `workers` runs at once."""
-        results: list[Any] = [None] * len(clients)
-        waiting: list[tuple[int, Request]] = []
-        for index, client in enumerate(clients):
-            self._advance(index, client, None, waiting, results)
-        running: dict[Worker, tuple[int, Run]] = {}
+        self._results: list[Any] = [None] * len(clients)
+        self._clients = clients
+        self._waiting: list[tuple[int, int, Request]] = []  # client, slot, request
+        self._batches: dict[int, tuple[list[Run | None], bool]] = {}  # client: runs, one?
+        for index in range(len(clients)):
+            self._advance(index, None)
+        running: dict[Worker, tuple[int, int, Run]] = {}
         selector = selectors.DefaultSelector()
         try:
-            while waiting or running:
-                while waiting and len(running) < self.workers:
-                    index, request = waiting.pop(0)
+            while self._waiting or running:
+                while self._waiting and len(running) < self.workers:
+                    index, slot, request = self._waiting.pop(0)
                     worker = self._start(request)
                     worker.label = request.label
-                    running[worker] = (index, Run(request.ids))
+                    run = Run(request.ids, watched=request.watched())
+                    running[worker] = (index, slot, run)
                     selector.register(worker, selectors.EVENT_READ)
                 for key, _ in selector.select(0.5):
                     ready = key.fileobj
                     assert isinstance(ready, Worker)
                     worker = ready
-                    index, run = running[worker]
                     events, closed = worker.read()
                     for event in events:
-                        _fold(run, event)
+                        _fold(running[worker][2], event)
                     if closed:
-                        self._end(worker, running, selector, clients, waiting, results)
+                        self._end(worker, running, selector)
                 if self.timeout is not None:
                     for worker in [w for w in running if w.elapsed > self.timeout]:
                         worker.kill()
-                        self._end(worker, running, selector, clients, waiting, results)
+                        self._end(worker, running, selector)
         finally:
             for worker in running:
                 worker.kill()
                 worker.wait()
                 self._cleanup(worker)
             selector.close()
-        return results
+        return self._results
 
     def _end(
         self,
         worker: Worker,
-        running: dict[Worker, tuple[int, Run]],
+        running: dict[Worker, tuple[int, int, Run]],
         selector: selectors.BaseSelector,
-        clients: Sequence[Client[Any]],
-        waiting: list[tuple[int, Request]],
-        results: list[Any],
     ) -> None:
         worker.wait()
         selector.unregister(worker)
-        index, run = running.pop(worker)
+        index, slot, run = running.pop(worker)
         self._finish(worker, run)
-        self._advance(index, clients[index], run, waiting, results)
+        if not run.crashed:
+            self.memo[run.ids] = run
+        self._deliver(index, slot, run)
 
-    def _advance(
-        self,
-        index: int,
-        client: Client[Any],
-        run: Run | None,
-        waiting: list[tuple[int, Request]],
-        results: list[Any],
-    ) -> None:
-        try:
-            request = next(client) if run is None else client.send(run)
-        except StopIteration as done:
-            results[index] = done.value
-            return
-        waiting.append((index, request))
+    def _deliver(self, index: int, slot: int, run: Run) -> None:
+        runs, single = self._batches[index]
+        runs[slot] = run
+        done = [r for r in runs if r is not None]
+        if len(done) == len(runs):
+            del self._batches[index]
+            self._advance(index, done[0] if single else tuple(done))
+
+    def _advance(self, index: int, answer: Run | tuple[Run, ...] | None) -> None:
+        """Send the client its answer and queue what it asks next (or take it from memo)."""
+        client = self._clients[index]
+        while True:
+            try:
+                asked = next(client) if answer is None else client.send(answer)
+            except StopIteration as done:
+                self._results[index] = done.value
+                return
+            single = isinstance(asked, Request)
+            requests = (asked,) if isinstance(asked, Request) else tuple(asked)
+            runs = [self._known(request) for request in requests]
+            if any(run is None for run in runs):
+                break
+            answer = runs[0] if single else tuple(r for r in runs if r is not None)
+        self._batches[index] = (runs, single)
+        for slot, (request, run) in enumerate(zip(requests, runs, strict=True)):
+            if run is None:
+                self._waiting.append((index, slot, request))
+
+    def _known(self, request: Request) -> Run | None:
+        known = None if request.fresh else self.memo.get(request.ids)
+        if known is None or not request.watched() <= known.watched:
+            return None
+        self.reused += 1
+        return replace(known, reused=True)
 
     def _start(self, request: Request) -> Worker:
         self.sessions += 1
@@ -148,9 +188,8 @@ class SequenceRunner:
         home.mkdir()
         tmp.mkdir()
         files = list(dict.fromkeys(self.files[nodeid] for nodeid in request.ids))
-        snapshot: bool | list[str] = (
-            list(request.snapshot) if isinstance(request.snapshot, tuple) else request.snapshot
-        )
+        watched = request.watched()
+        snapshot: bool | list[str] = True if watched == frozenset(request.ids) else sorted(watched)
         return Worker(
             None,
             self.sessions,
@@ -187,8 +226,8 @@ class SequenceRunner:
             shutil.rmtree(self.workdir / f"{name}{suffix}", ignore_errors=True)
 
 
-def _once(request: Request) -> Client[Run]:
-    run = yield request
+def once(request: Request) -> Client[Run]:
+    run: Run = yield request
     return run
 
 

@@ -413,9 +413,11 @@ class DelegationSession:
             )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        reused = f" ({runner.reused} more answered by an identical run)" * bool(runner.reused)
         self.notes.append(
-            f"order check: {runner.sessions} worker runs, {runner.tests_executed} tests "
-            f"executed (seed {self.seed})"
+            f"order check: {runner.sessions} worker runs{reused}, {runner.tests_executed} "
+            f"tests executed, {runner.reproduced} reproduce "
+            f"command{'s' * (runner.reproduced != 1)} run (seed {self.seed})"
         )
         for finding in findings:
             self.add_finding(finding)

@@ -69,6 +69,10 @@ def test_victim_and_polluter_in_one_wave(wave: pytest.Pytester) -> None:
     [wave_finding] = [f for f in data["findings"] if f["rule"] == "wave-order-dependency"]
     assert wave_finding["pairs"] == ["setup-task -> victim-task"]
     assert data["summary"]["seed"] == 7
+    # the check run of the bisection and the final run repeat the state-changers run
+    [note] = [n for n in data["notes"] if n.startswith("order check:")]
+    assert "more answered by an identical run" in note
+    assert "1 reproduce command run" in note
     result.stdout.fnmatch_lines(
         ["order check: canonical, reverse and 2 shuffles (seed 7)", "seed: 7"]
     )

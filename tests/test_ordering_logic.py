@@ -40,12 +40,17 @@ def polluted(victim: str, culprits: set[str], cleaners: set[str] = frozenset()) 
 
 
 def drive(client: Client[Verdict], suite: Suite) -> tuple[Verdict, int]:
+    """Answer every request with a fresh simulated run; count the runs."""
     runs = 0
     try:
-        request = next(client)
+        asked = next(client)
         while True:
-            runs += 1
-            request = client.send(Run(request.ids, outcomes=suite(request.ids)))
+            if isinstance(asked, Request):
+                runs += 1
+                asked = client.send(Run(asked.ids, outcomes=suite(asked.ids)))
+            else:
+                runs += len(asked)
+                asked = client.send(tuple(Run(r.ids, outcomes=suite(r.ids)) for r in asked))
     except StopIteration as done:
         return done.value, runs
 

@@ -1,0 +1,97 @@
+"""Unit tests for the worker's shared-state snapshots (`child.state`, `diff_state`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import importlib
+from pathlib import Path
+import sys
+from typing import Any
+
+import pytest
+
+from pytest_delegation.child import diff_state
+from pytest_delegation.child import state
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A project folder on sys.path whose modules are forgotten afterwards."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = set(sys.modules)
+    yield str(tmp_path) + "/"
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+def write(folder: str, name: str, text: str) -> None:
+    Path(folder, f"{name}.py").write_text(text)
+    importlib.invalidate_caches()
+
+
+def test_data_globals_are_seen_functions_and_classes_are_not(project: str) -> None:
+    write(project, "shop_a", "PRICES = {'tea': 2}\nLIMIT = 3\ndef f(): pass\nclass C: pass\n")
+    importlib.import_module("shop_a")
+    keys = [k for k in state(project) if k.startswith("global ")]
+    assert sorted(keys) == ["global shop_a.LIMIT", "global shop_a.PRICES"]
+
+
+def test_a_change_in_place_and_a_rebinding_are_both_seen(project: str) -> None:
+    write(project, "shop_b", "PRICES = {'tea': 2}\nLIMIT = 3\n")
+    module: Any = importlib.import_module("shop_b")
+    before = state(project)
+    module.PRICES["tea"] = 5
+    middle = state(project)
+    assert diff_state(before, middle) == ["global shop_b.PRICES"]
+    module.LIMIT = 4  # same namespace size: the cached names still cover it
+    assert diff_state(middle, state(project)) == ["global shop_b.LIMIT"]
+
+
+def test_new_globals_and_new_modules_are_seen_after_the_cache_was_filled(
+    project: str,
+) -> None:
+    write(project, "shop_c", "LIMIT = 3\n")
+    module: Any = importlib.import_module("shop_c")
+    before = state(project)
+    module.ADDED = [1]
+    write(project, "shop_d", "CACHE = []\n")
+    importlib.import_module("shop_d")
+    delattr(module, "LIMIT")
+    assert diff_state(before, state(project)) == [
+        "global shop_c.ADDED (set)",
+        "global shop_c.LIMIT (removed)",
+        "global shop_d.CACHE (set)",
+    ]
+
+
+def test_a_global_rebound_to_a_function_drops_out(project: str) -> None:
+    write(project, "shop_e", "HOOK = None\n")
+    module: Any = importlib.import_module("shop_e")
+    before = state(project)
+    module.HOOK = print
+    assert diff_state(before, state(project)) == ["global shop_e.HOOK (removed)"]
+
+
+def test_modules_outside_the_project_are_left_out(project: str, tmp_path: Path) -> None:
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-other"
+    elsewhere.mkdir()
+    write(str(elsewhere), "outside_mod", "DATA = 1\n")
+    sys.path.insert(0, str(elsewhere))
+    try:
+        importlib.import_module("outside_mod")
+        assert not [k for k in state(project) if "outside_mod" in k]
+    finally:
+        sys.path.remove(str(elsewhere))
+        sys.modules.pop("outside_mod", None)
+
+
+def test_environment_and_working_directory(
+    project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = state(project)
+    monkeypatch.setenv("SHOP_MODE", "test")
+    monkeypatch.chdir(tmp_path)
+    assert diff_state(before, state(project)) == [
+        "environment variable SHOP_MODE (set)",
+        "working directory",
+    ]
