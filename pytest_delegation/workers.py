@@ -84,8 +84,13 @@ def worker_argv(config: pytest.Config) -> list[str]:
         argv += ["-n", "0"]  # a worker never starts workers of its own
     if coverage_target(config) is not None:
         argv += ["--cov-report="]  # workers measure; the controller combines and reports
+    if config.pluginmanager.hasplugin("cacheprovider"):
+        argv += ["-o", CACHE_DIR]  # filled in per worker: the user's cache stays the controller's
     argv += ["-p", "pytest_delegation.child"]
     return argv
+
+
+CACHE_DIR = "cache_dir={cache}"  # no such ini key without the cache provider: a warning
 
 
 def coverage_target(config: pytest.Config) -> Path | None:
@@ -157,10 +162,9 @@ class Worker:
                 }
             )
         )
+        cache = str(workdir / f"{name}.cache")
         command = [
-            *argv,
-            "-o",
-            f"cache_dir={workdir / (name + '.cache')}",  # the user's cache stays the controller's
+            *(arg.format(cache=cache) if arg == CACHE_DIR else arg for arg in argv),
             f"--delegation-child={self.spec_path}",
         ]
         if basetemp is not None:

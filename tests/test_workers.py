@@ -289,6 +289,20 @@ def test_warnings_from_workers_are_summarised(pytester: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(["*UserWarning: careful now*"])
 
 
+def test_workers_keep_their_cache_away_from_the_users(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", delegation=TWO_TASKS)
+    pytester.makepyfile(
+        test_a="def test_a():\n    assert False\n", test_b="def test_b():\n    pass\n"
+    )
+    run(pytester).assert_outcomes(passed=1, failed=1)
+    lastfailed = pytester.path / ".pytest_cache" / "v" / "cache" / "lastfailed"
+    assert list(json.loads(lastfailed.read_text())) == ["test_a.py::test_a"]  # the controller's
+    # without the cache provider there is no cache_dir to point workers at: no warning
+    quiet = run(pytester, "-p", "no:cacheprovider", "-W", "error::pytest.PytestConfigWarning")
+    quiet.assert_outcomes(passed=1, failed=1)
+    assert "cache_dir" not in quiet.stdout.str() + quiet.stderr.str()
+
+
 def test_dag_schedule_starts_a_task_when_its_own_dependencies_passed(
     pytester: pytest.Pytester,
 ) -> None:
