@@ -8,6 +8,8 @@ reads. It imports nothing else from the package, so a worker starts as cheaply a
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+import copy
 import inspect
 import json
 import os
@@ -62,6 +64,9 @@ class Child:
         self.snapshot: set[str] | bool = set(snap) if isinstance(snap, list) else bool(snap)
         self.prefix = str(config.rootpath).rstrip(os.sep) + os.sep
         self.last: dict[str, object] | None = None  # the snapshot after the last test
+        # the order check's "sticky" runs keep what these tests change for every later test
+        self.sticky = set(spec.get("sticky") or ())
+        self.keeper = Keeper(self.prefix)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
@@ -69,6 +74,8 @@ class Child:
         watch = self.snapshot is True or (
             isinstance(self.snapshot, set) and item.nodeid in self.snapshot
         )
+        if self.keeper.apply():
+            self.last = None  # the kept state came back: the last snapshot is stale
         # the state after one watched test is the state before the next one
         before = (self.last or state(self.prefix)) if watch else None
         self.last = None
@@ -84,6 +91,8 @@ class Child:
                 changed = diff_state(before, self.last)
                 if changed:
                     self.send("state", nodeid=item.nodeid, changed=changed)
+                    if item.nodeid in self.sticky:
+                        self.keeper.keep(changed)
 
     def send(self, event: str, **data: object) -> None:
         line = json.dumps({"event": event, **data}, default=str).encode() + b"\n"
@@ -294,7 +303,8 @@ _DATA_NAMES = _DataNames()
 
 
 def state(prefix: str) -> dict[str, object]:
-    """Module globals of project modules, the environment, the cwd, sys.path, and more."""
+    """Module globals of project modules, the environment, the cwd and the files at its
+    top and rootdir's, sys.path, the decimal context, the root logger's handlers."""
     snapshot: dict[str, object] = {}
     missing = object()
     for name, namespace, names in _DATA_NAMES.items(prefix):
@@ -307,9 +317,13 @@ def state(prefix: str) -> dict[str, object]:
         if key != "PYTEST_CURRENT_TEST":
             snapshot[f"environment variable {key}"] = value
     try:
-        snapshot["working directory"] = os.getcwd()
+        cwd: str | None = os.getcwd()
     except OSError:
-        snapshot["working directory"] = None
+        cwd = None
+    snapshot["working directory"] = cwd
+    for folder in {prefix.rstrip(os.sep), cwd}:
+        if folder is not None:
+            _files(folder, prefix, snapshot)
     snapshot["sys.path"] = tuple(sys.path)
     decimal = sys.modules.get("decimal")
     if decimal is not None:
@@ -322,6 +336,34 @@ def state(prefix: str) -> dict[str, object]:
     return snapshot
 
 
+# written by pytest, coverage and tools around every run, not by the tests
+_TOOL_FILES = (".pytest_cache", "__pycache__", ".hypothesis", ".git", ".coverage", ".tox")
+
+
+def _files(folder: str, prefix: str, snapshot: dict[str, object]) -> None:
+    """The files a test leaves behind at the top of rootdir or of the working directory.
+
+    One folder level only: a scan of the whole tree around every test would cost more
+    than the tests. Folders count by their existence, files by size and mtime.
+    """
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith(_TOOL_FILES):
+            continue
+        path = entry.path.removeprefix(prefix)
+        try:
+            if entry.is_dir():
+                snapshot[f"file {path}/"] = True
+            else:
+                info = entry.stat()
+                snapshot[f"file {path}"] = (info.st_size, info.st_mtime_ns)
+        except OSError:
+            continue
+
+
 def diff_state(before: dict[str, object], after: dict[str, object]) -> list[str]:
     changed = []
     for key in sorted(set(before) | set(after)):
@@ -332,3 +374,144 @@ def diff_state(before: dict[str, object], after: dict[str, object]) -> list[str]
         elif before[key] != after[key]:
             changed.append(key)
     return changed
+
+
+class Keeper:
+    """Puts back, before every later test, the shared state a polluter left changed.
+
+    A victim hidden behind cleaners (tests that undo the pollution, some only when there
+    is something to undo) never fails in an order that runs a cleaner in between: with
+    the pollution kept, it fails wherever it runs after its polluter. Module globals are
+    rebound to the polluted object and containers and plain objects refilled in place
+    (other modules may hold the same object); environment variables, the working
+    directory and sys.path are set back. Runs made this way only find suspects: each is
+    then confirmed by a plain run.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.kept: list[Callable[[], bool]] = []
+
+    def keep(self, changed: list[str]) -> None:
+        for change in changed:
+            removed = change.endswith(" (removed)")
+            key = change.removesuffix(" (set)").removesuffix(" (removed)")
+            restore = self._restorer(key, removed)
+            if restore is not None:
+                self.kept.append(restore)
+
+    def apply(self) -> bool:
+        """Put the kept state back; True when anything had to be put back."""
+        changed = False
+        for restore in self.kept:
+            try:
+                changed = restore() or changed
+            except Exception:  # a value that cannot be compared or set back: leave it
+                changed = True
+        return changed
+
+    def _restorer(self, key: str, removed: bool) -> Callable[[], bool] | None:
+        if key.startswith("environment variable "):
+            return _keep_environment(key.removeprefix("environment variable "))
+        if key == "working directory":
+            return _keep_cwd(os.getcwd())
+        if key == "sys.path":
+            return _keep_sys_path(list(sys.path))
+        if key.startswith("global "):
+            # the longest module name that fits: 'global a.b.X' is X of a.b, not b.X of a
+            owners = [
+                (name, namespace)
+                for name, namespace, _ in _DATA_NAMES.items(self.prefix)
+                if key.startswith(f"global {name}.")
+            ]
+            if owners:
+                name, namespace = max(owners, key=lambda owner: len(owner[0]))
+                attr = key.removeprefix(f"global {name}.")
+                if attr in namespace or removed:
+                    return _keep_global(namespace, attr, removed)
+        return None
+
+
+def _keep_environment(name: str) -> Callable[[], bool]:
+    value = os.environ.get(name)
+
+    def restore() -> bool:
+        if os.environ.get(name) == value:
+            return False
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
+        return True
+
+    return restore
+
+
+def _keep_cwd(path: str) -> Callable[[], bool]:
+    def restore() -> bool:
+        if os.getcwd() == path:
+            return False
+        os.chdir(path)
+        return True
+
+    return restore
+
+
+def _keep_sys_path(saved: list[str]) -> Callable[[], bool]:
+    def restore() -> bool:
+        if sys.path == saved:
+            return False
+        sys.path[:] = saved
+        return True
+
+    return restore
+
+
+def _keep_global(namespace: dict[str, Any], attr: str, removed: bool) -> Callable[[], bool]:
+    if removed:
+
+        def restore_removed() -> bool:
+            return namespace.pop(attr, _MISSING) is not _MISSING
+
+        return restore_removed
+    value = namespace[attr]
+    try:
+        content = copy.deepcopy(_content(value))
+    except Exception:  # not copyable: keep the binding only
+        content = None
+
+    def restore() -> bool:
+        changed = namespace.get(attr, _MISSING) is not value
+        if changed:
+            namespace[attr] = value
+        if content is not None and _content(value) != content:
+            _refill(value, copy.deepcopy(content))
+            changed = True
+        return changed
+
+    return restore
+
+
+_MISSING = object()
+
+
+def _content(value: object) -> object:
+    """What a refill puts back: a container's items or a plain object's attributes."""
+    if isinstance(value, (dict, list, set)):
+        return value
+    attrs = getattr(value, "__dict__", None)
+    if isinstance(attrs, dict) and not isinstance(value, type):
+        return attrs
+    return None
+
+
+def _refill(value: object, content: Any) -> None:
+    if isinstance(value, list):
+        value[:] = content
+    elif isinstance(value, (dict, set)):
+        value.clear()
+        value.update(content)
+    else:
+        attrs = vars(value)
+        attrs.clear()
+        attrs.update(content)

@@ -2,8 +2,8 @@
 
 1. canonical (wave order, one process), reverse and seeded shuffles, in workers;
 2. then, to see past tests that undo the pollution (cleaners), the tests that changed
-   shared state in the canonical run run first, followed by every test that did not
-   touch that state (see `changer_first`);
+   shared state in the canonical run run first, followed by every other test, with what
+   they changed put back before each test (see `changer_first`);
 3. every test whose outcome differs from its isolated run is confirmed, bisected to its
    culprit and reported with a command that was run once and seen to fail.
 """
@@ -26,6 +26,7 @@ from pytest_delegation.ordering import Suspect
 from pytest_delegation.ordering import Verdict
 from pytest_delegation.ordering import investigate
 from pytest_delegation.ordering import orders
+from pytest_delegation.ordering import state_key
 from pytest_delegation.ordering import suspects
 from pytest_delegation.plan import Plan
 from pytest_delegation.runs import Request
@@ -59,7 +60,7 @@ def check_order(
         Request(tuple(ids), snapshot=(name == "canonical"), label=name) for name, ids in sequences
     ]
     runs = [(name, run) for (name, _), run in zip(sequences, _many(runner, requests), strict=True)]
-    changers = _changers(runs[0][1])
+    changes = _changes(runs[0][1])
     extra = changer_first(runs[0][1])
     runs += list(zip((r.label for r in extra), _many(runner, extra), strict=True))
     found = suspects(dict(baseline), runs)
@@ -71,7 +72,7 @@ def check_order(
         say(f"order check: no test changed outcome in {len(runs)} orders")
         return []
     say(f"order check: {len(found)} test{'s' * (len(found) != 1)} changed outcome; bisecting")
-    verdicts = runner.serve([investigate(s, changers) for s in found])
+    verdicts = runner.serve([investigate(s, changes) for s in found])
     findings = _findings(plan, task_of, found, verdicts, runner.config, runner.workers)
     runner.reproduced = sum(1 for f in findings if "reproduce" in f.extra)
     return findings
@@ -81,22 +82,24 @@ def _many(runner: SequenceRunner, requests: Sequence[Request]) -> list[Run]:
     return runner.serve([once(r) for r in requests])
 
 
-def _changers(run: Run) -> list[str]:
-    """Tests that left shared state changed, in the order they ran."""
-    return [t for t in run.ids if run.states.get(t)]
+def _changes(run: Run) -> dict[str, list[str]]:
+    """What each test that left shared state changed, in the order the tests ran."""
+    return {t: run.states[t] for t in run.ids if run.states.get(t)}
 
 
 def changer_first(run: Run) -> list[Request]:
-    """Runs that put state-changing tests first and keep their cleaners out.
+    """Runs that put state-changing tests first and keep what they changed in place.
 
     A victim hidden behind cleaners (tests that undo the pollution) never fails in the
     canonical order, and random orders rarely separate it from them. Here each piece of
     shared state (a module global, an environment variable...) has the tests that
     changed it; round r runs the r-th changer of every piece of state first, then every
-    test that touched none of those pieces. Changers of different state share a round,
-    so a whole suite costs as many runs as the most-changed piece of state has changers.
+    other test, with what the first ones changed put back before each test (a "sticky"
+    run, see `child.Keeper`), so no cleaner can hide a victim. Changers of different
+    state share a round, so a whole suite costs as many runs as the most-changed piece
+    of state has changers.
     """
-    keys = {t: {_key(c) for c in run.states[t]} for t in run.ids if run.states.get(t)}
+    keys = {t: {state_key(c) for c in run.states[t]} for t in run.ids if run.states.get(t)}
     by_key: dict[str, list[str]] = {}
     for test in run.ids:
         for key in sorted(keys.get(test, ())):
@@ -105,17 +108,16 @@ def changer_first(run: Run) -> list[Request]:
     requests = []
     for number in range(rounds):
         chosen = {tests[number] for tests in by_key.values() if len(tests) > number}
-        touched = set().union(*(keys[t] for t in chosen))
-        first = [t for t in run.ids if t in chosen]
-        rest = [t for t in run.ids if t not in chosen and not keys.get(t, set()) & touched]
+        first = tuple(t for t in run.ids if t in chosen)
+        rest = [t for t in run.ids if t not in chosen]
         requests.append(
-            Request((*first, *rest), label=f"state changers first, round {number + 1}")
+            Request(
+                (*first, *rest),
+                label=f"state changers first, round {number + 1}",
+                sticky=first,
+            )
         )
     return requests
-
-
-def _key(change: str) -> str:
-    return change.removesuffix(" (set)").removesuffix(" (removed)")
 
 
 def _findings(
@@ -130,6 +132,8 @@ def _findings(
     same_wave: dict[int, list[Verdict]] = {}
     for suspect, verdict in zip(found, verdicts, strict=True):
         task = task_of.get(verdict.test)
+        if not verdict.confirmed and suspect.kept:
+            continue  # a change seen only with the pollution kept in place, never plainly
         if not verdict.confirmed:
             findings.append(
                 Finding(
@@ -188,6 +192,8 @@ def _dependency(plan: Plan, task_of: Mapping[str, str], verdict: Verdict) -> Fin
     if verdict.kind == "victim":
         fix = "make the culprit restore what it changes (a fixture with teardown, monkeypatch)"
         fix += leaked + ", or isolate the victim from that state"
+        if verdict.cleaner:
+            fix += f"; {verdict.cleaner} undoes it: do in the culprit's teardown what it does"
     else:
         fix = "make the test set up what it needs itself (a fixture)" + leaked
         if culprit_task and task and culprit_task != task and not declared:
@@ -205,6 +211,8 @@ def _dependency(plan: Plan, task_of: Mapping[str, str], verdict: Verdict) -> Fin
             extra["culprit_task"] = culprit_task
     if verdict.state:
         extra["shared_state"] = verdict.state
+    if verdict.cleaner:
+        extra["cleaner_test"] = verdict.cleaner
     return Finding(
         "hidden-ordering-dependency",
         message + where,

@@ -8,6 +8,8 @@ A culprit is only ever reported after a run showed it: no false culprit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Collection
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -20,6 +22,7 @@ from pytest_delegation.runs import Run
 
 FAILING = frozenset({"failed", "error"})
 MAX_DDMIN_RUNS = 64
+MAX_CLEANER_TRIES = 4  # cleaner candidates tried side by side, in one batch
 
 
 def orders(
@@ -70,6 +73,9 @@ class Suspect:
     order: str
     prefix: tuple[str, ...]
     home: tuple[str, ...] = ()  # the tests before it in its own task's isolated run
+    # found in a run that kept the pollution of `prefix` in place (see child.Keeper): an
+    # artificial run, so a change that a plain run does not confirm is not news (not flaky)
+    kept: bool = False
 
 
 def suspects(baseline: dict[str, str], runs: Sequence[tuple[str, Run]]) -> list[Suspect]:
@@ -80,7 +86,14 @@ def suspects(baseline: dict[str, str], runs: Sequence[tuple[str, Run]]) -> list[
             if test in found or test not in baseline:
                 continue
             kind = kind_of(baseline[test], run.outcomes.get(test))
-            if kind is not None:
+            if kind is None:
+                continue
+            if run.sticky:  # only the tests whose changes were kept can be the cause
+                sticky = set(run.sticky)
+                before = tuple(t for t in run.ids[:position] if t in sticky)
+                if before:
+                    found[test] = Suspect(test, kind, name, before, kept=True)
+            else:
                 found[test] = Suspect(test, kind, name, run.ids[:position])
     return list(found.values())
 
@@ -96,13 +109,19 @@ class Verdict:
     culprits: tuple[str, ...] = ()
     bisect_runs: int = 0
     state: list[str] = field(default_factory=list)
+    cleaner: str | None = None  # a test that undoes what the culprit left behind
 
 
-def investigate(suspect: Suspect, changers: Sequence[str] = ()) -> Client[Verdict]:
+def investigate(
+    suspect: Suspect, changes: Mapping[str, Collection[str]] | None = None
+) -> Client[Verdict]:
     """Confirm the change reproduces, then bisect the tests before it down to the culprit.
 
-    `changers` are tests seen to change shared state: tried first, as a smaller haystack.
+    `changes` holds, per test seen to change shared state, what it changed (in the order
+    the tests ran): those tests are tried first, as a smaller haystack, and for a victim
+    the ones that touched what its culprit changed are tried as cleaners.
     """
+    changes = changes or {}
     test, prefix = suspect.test, suspect.prefix
     verdict = Verdict(test, suspect.kind, suspect.order)
     # both confirmations at once: the order again (a fresh run, never a remembered one,
@@ -131,7 +150,7 @@ def investigate(suspect: Suspect, changers: Sequence[str] = ()) -> Client[Verdic
 
     verdict.confirmed = True
     haystack = list(prefix)
-    likely = [t for t in prefix if t in set(changers)]
+    likely = [t for t in prefix if changes.get(t)]
     if likely and len(likely) < len(haystack):
         run = yield Request((*likely, test))
         verdict.bisect_runs += not run.reused
@@ -147,7 +166,37 @@ def investigate(suspect: Suspect, changers: Sequence[str] = ()) -> Client[Verdic
         if interesting(final):
             verdict.culprits = tuple(culprits)
             verdict.state = sorted({c for t in culprits for c in final.states.get(t, [])})
+    if verdict.kind == "victim" and verdict.state:
+        verdict.cleaner = yield from _cleaner(verdict, changes)
     return verdict
+
+
+def _cleaner(verdict: Verdict, changes: Mapping[str, Collection[str]]) -> Client[str | None]:
+    """A test that, run between the culprit and the victim, makes the victim pass again.
+
+    Tried among the tests seen to change what the culprit changed, a few at once: what
+    such a test does is what the culprit's teardown should do.
+    """
+    leaked = {state_key(c) for c in verdict.state}
+    candidates = [
+        t
+        for t, changed in changes.items()
+        if t != verdict.test
+        and t not in verdict.culprits
+        and leaked & {state_key(c) for c in changed}
+    ][:MAX_CLEANER_TRIES]
+    if not candidates:
+        return None
+    runs = yield tuple(Request((*verdict.culprits, t, verdict.test)) for t in candidates)
+    for candidate, run in zip(candidates, runs, strict=True):
+        if run.outcomes.get(verdict.test) == "passed":
+            return candidate
+    return None
+
+
+def state_key(change: str) -> str:
+    """What changed, without how: 'global m.X (set)' and 'global m.X' are one key."""
+    return change.removesuffix(" (set)").removesuffix(" (removed)")
 
 
 def kind_of_run(kind: str, outcome: str | None) -> bool:

@@ -38,11 +38,13 @@ class Request:
     snapshot: bool | tuple[str, ...] = False  # record state changes around these tests
     label: str = "bisect"  # what the run is for, in the report's timeline
     fresh: bool = False  # never answer from an earlier run of the same ids (confirmations)
+    # keep what these tests change in place for every later test (see child.Keeper)
+    sticky: tuple[str, ...] = ()
 
     def watched(self) -> frozenset[str]:
         if self.snapshot is True or len(self.ids) <= SMALL_RUN:
             return frozenset(self.ids)
-        return frozenset(self.snapshot or ())
+        return frozenset(self.snapshot or ()) | frozenset(self.sticky)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Run:
     current: str | None = None  # the test running when the worker ended, if any
     watched: frozenset[str] = frozenset()  # the tests whose state changes were recorded
     reused: bool = False  # answered by an earlier run of the same ids: no worker started
+    sticky: tuple[str, ...] = ()  # the tests whose changes were kept for the whole run
 
 
 # A client yields one Request and receives its Run, or yields a tuple of Requests that
@@ -86,7 +89,7 @@ class SequenceRunner:
         self.reproduced = 0  # reproduce commands run once, as pytest sessions of their own
         # Outcomes of the same ids in the same order repeat (a flaky test is confirmed
         # with fresh runs), so one investigation's runs serve every later one.
-        self.memo: dict[tuple[str, ...], Run] = {}
+        self.memo: dict[tuple[tuple[str, ...], tuple[str, ...]], Run] = {}  # ids, sticky
 
     def run(self, request: Request) -> Run:
         return self.serve([once(request)])[0]
@@ -107,7 +110,7 @@ class SequenceRunner:
                     index, slot, request = self._waiting.pop(0)
                     worker = self._start(request)
                     worker.label = request.label
-                    run = Run(request.ids, watched=request.watched())
+                    run = Run(request.ids, watched=request.watched(), sticky=request.sticky)
                     running[worker] = (index, slot, run)
                     selector.register(worker, selectors.EVENT_READ)
                 for key, _ in selector.select(0.5):
@@ -142,7 +145,7 @@ class SequenceRunner:
         index, slot, run = running.pop(worker)
         self._finish(worker, run)
         if not run.crashed:
-            self.memo[run.ids] = run
+            self.memo[run.ids, run.sticky] = run
         self._deliver(index, slot, run)
 
     def _deliver(self, index: int, slot: int, run: Run) -> None:
@@ -174,7 +177,7 @@ class SequenceRunner:
                 self._waiting.append((index, slot, request))
 
     def _known(self, request: Request) -> Run | None:
-        known = None if request.fresh else self.memo.get(request.ids)
+        known = None if request.fresh else self.memo.get((request.ids, request.sticky))
         if known is None or not request.watched() <= known.watched:
             return None
         self.reused += 1
@@ -198,7 +201,7 @@ class SequenceRunner:
             self.argv,
             self.config.invocation_params.dir,
             self.workdir,
-            extra={"brief": True, "snapshot": snapshot},
+            extra={"brief": True, "snapshot": snapshot, "sticky": list(request.sticky)},
             env={"HOME": str(home), "TMPDIR": str(tmp), "PYTEST_DELEGATION_TASK": ""},
             name=name,
         )

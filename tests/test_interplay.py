@@ -76,7 +76,11 @@ def test_maxfail(shop: pytest.Pytester) -> None:
     source = models.read_text().replace("pass", "assert 0")
     models.write_text(source)
     result = shop.runpytest("--delegation-report", "--maxfail=2")
-    result.assert_outcomes(failed=2)
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 2 and "passed" not in outcomes
+    # the tests of tasks blocked by the first failure may be reported (as skipped)
+    # before the second failure stops the run: the workers race
+    assert outcomes.get("skipped", 0) <= 2
     result.stdout.fnmatch_lines(["*stopping after 2 failures*"])
 
 

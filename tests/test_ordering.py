@@ -127,12 +127,21 @@ def test_two_tests_make_the_culprit(wave: pytest.Pytester) -> None:
     assert reproduce_fails(wave, finding["reproduce"])
 
 
-def test_polluter_hidden_behind_cleaners(wave: pytest.Pytester) -> None:
-    # every order the runs try puts a cleaner between the polluter and the victim,
-    # except the one that runs each state-changing test first
-    wave.makepyfile(
+def test_polluter_hidden_behind_cleaners(pytester: pytest.Pytester) -> None:
+    # canonical: pollute, clean_1, clean_2, victim; reverse: victim first. Both pass,
+    # and clean_2 only changes anything when clean_1 did not run before it: only a run
+    # that keeps the pollution in place exposes the victim
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n"
+        "  a-polluter: {tests: [test_a.py]}\n"
+        "  b-cleaners: {tests: [test_b.py]}\n"
+        "  c-victim: {tests: [test_c.py]}\n",
+    )
+    pytester.makepyfile(
+        shared="FLAGS = {}\n",
         test_a="import shared\n\ndef test_pollute():\n    shared.FLAGS['dirty'] = True\n",
-        test_m="""
+        test_b="""
             import shared
 
             def test_clean_1():
@@ -141,13 +150,22 @@ def test_polluter_hidden_behind_cleaners(wave: pytest.Pytester) -> None:
             def test_clean_2():
                 shared.FLAGS.pop('dirty', None)
         """,
-        test_v="import shared\n\ndef test_victim():\n    assert 'dirty' not in shared.FLAGS\n",
+        # holds the dict itself: the kept pollution must be refilled in place
+        test_c="from shared import FLAGS\n\ndef test_victim():\n    assert 'dirty' not in FLAGS\n",
     )
-    _, data = run(wave, "--delegation-shuffles=0")
+    _, data = run(pytester, "--delegation-shuffles=0")
     [finding] = ordering(data)
     assert (finding["test"], finding["culprit_test"]) == (
-        "test_v.py::test_victim", "test_a.py::test_pollute",
+        "test_c.py::test_victim", "test_a.py::test_pollute",
     )  # fmt: skip
+    assert finding["order"] == "state changers first, round 1"
+    assert reproduce_fails(pytester, finding["reproduce"])
+    # and it names a test that undoes the pollution: what the culprit's teardown should do
+    assert finding["cleaner_test"] == "test_b.py::test_clean_1"
+    assert "test_b.py::test_clean_1 undoes it" in finding["fix"]
+    assert [f["rule"] for f in data["findings"]] == [
+        "hidden-ordering-dependency", "wave-order-dependency",
+    ]  # fmt: skip
 
 
 def test_flaky_is_not_an_ordering_dependency(wave: pytest.Pytester) -> None:

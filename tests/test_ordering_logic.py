@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import math
+from pathlib import Path
 
+from pytest_delegation.ordercheck import _findings
 from pytest_delegation.ordercheck import changer_first
 from pytest_delegation.ordering import Suspect
 from pytest_delegation.ordering import Verdict
 from pytest_delegation.ordering import investigate
 from pytest_delegation.ordering import orders
 from pytest_delegation.ordering import suspects
+from pytest_delegation.plan import plan_from_dict
 from pytest_delegation.runs import Client
 from pytest_delegation.runs import Request
 from pytest_delegation.runs import Run
@@ -100,6 +103,37 @@ def test_cleaner_in_the_haystack_does_not_fool_the_bisection() -> None:
     assert verdict.culprits == ("p2",)
 
 
+def test_a_cleaner_is_named_among_the_tests_that_touched_the_same_state() -> None:
+    prefix = ("t0", "p", "t2")
+    suite = polluted("v", {"p"}, cleaners={"k2"})
+    # k1 touched other state; k2 touched what p changed and undoes it; u ran after v
+    changes = {
+        "p": ["global m.FLAGS"],
+        "k1": ["global m.OTHER"],
+        "k2": ["global m.FLAGS"],
+        "u": ["global m.FLAGS (removed)"],
+    }
+
+    def with_states(ids: tuple[str, ...]) -> Run:
+        states = {t: changes[t] for t in ids if t in changes and t != "v"}
+        return Run(ids, outcomes=suite(ids), states=states)
+
+    client = investigate(Suspect("v", "victim", "canonical", prefix), changes)
+    asked = next(client)
+    tried: list[tuple[str, ...]] = []
+    try:
+        while True:
+            batch = (asked,) if isinstance(asked, Request) else asked
+            tried += [r.ids for r in batch]
+            runs = tuple(with_states(r.ids) for r in batch)
+            asked = client.send(runs[0] if isinstance(asked, Request) else runs)
+    except StopIteration as done:
+        verdict = done.value
+    assert verdict.culprits == ("p",) and verdict.cleaner == "k2"
+    assert ("p", "k2", "v") in tried and ("p", "u", "v") in tried
+    assert not any("k1" in ids for ids in tried)  # it touched other state
+
+
 def test_flaky_change_is_not_confirmed() -> None:
     calls = iter(["passed", "passed"])  # the order again: the failure does not come back
 
@@ -110,16 +144,35 @@ def test_flaky_change_is_not_confirmed() -> None:
     assert not verdict.confirmed and runs == 2
 
 
-def test_state_changers_go_first_without_their_cleaners() -> None:
+def test_state_changers_go_first_and_their_changes_are_kept() -> None:
     canonical = Run(
         ("p", "k1", "k2", "m", "v", "e"),
         states={"p": ["global s.FLAGS"], "k1": ["global s.FLAGS"], "k2": ["global s.FLAGS"],
                 "e": ["environment variable X (set)"]},
     )  # fmt: skip
     requests = changer_first(canonical)
-    assert [r.ids for r in requests] == [
-        ("p", "e", "m", "v"),  # round 1: the first changer of each piece of state
-        ("k1", "m", "v", "e"),  # e changed other state: it may stay
-        ("k2", "m", "v", "e"),
+    # round r: the r-th changer of each piece of state first, kept in place for the rest
+    assert [(r.ids, r.sticky) for r in requests] == [
+        (("p", "e", "k1", "k2", "m", "v"), ("p", "e")),
+        (("k1", "p", "k2", "m", "v", "e"), ("k1",)),
+        (("k2", "p", "k1", "m", "v", "e"), ("k2",)),
     ]
-    assert all(isinstance(r, Request) for r in requests)
+
+
+def test_a_sticky_run_blames_only_the_kept_tests() -> None:
+    sticky = Run(
+        ("p", "k", "m", "v"),
+        outcomes={"p": "passed", "k": "passed", "m": "passed", "v": "failed"},
+        sticky=("p",),
+    )
+    [suspect] = suspects({t: "passed" for t in sticky.ids}, [("round 1", sticky)])
+    assert (suspect.test, suspect.prefix, suspect.kept) == ("v", ("p",), True)
+
+
+def test_an_unconfirmed_change_from_a_sticky_run_is_dropped_not_flaky() -> None:
+    plan = plan_from_dict({"tasks": {"a": {"tests": ["t"]}}}, Path("delegation.yaml"))
+    kept = Suspect("v", "victim", "round 1", ("p",), kept=True)
+    plain = Suspect("w", "victim", "reverse", ("p",))
+    verdicts = [Verdict("v", "victim", "round 1"), Verdict("w", "victim", "reverse")]
+    findings = _findings(plan, {"v": "a", "w": "a"}, [kept, plain], verdicts, None, 1)  # type: ignore[arg-type]
+    assert [(f.rule, f.test) for f in findings] == [("flaky", "w")]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import importlib
+import os
 from pathlib import Path
 import sys
 from typing import Any
 
 import pytest
 
+from pytest_delegation.child import Keeper
 from pytest_delegation.child import diff_state
 from pytest_delegation.child import state
 
@@ -18,6 +20,7 @@ from pytest_delegation.child import state
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A project folder on sys.path whose modules are forgotten afterwards."""
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
     before = set(sys.modules)
     yield str(tmp_path) + "/"
     for name in set(sys.modules) - before:
@@ -58,6 +61,7 @@ def test_new_globals_and_new_modules_are_seen_after_the_cache_was_filled(
     importlib.import_module("shop_d")
     delattr(module, "LIMIT")
     assert diff_state(before, state(project)) == [
+        "file shop_d.py (set)",
         "global shop_c.ADDED (set)",
         "global shop_c.LIMIT (removed)",
         "global shop_d.CACHE (set)",
@@ -88,10 +92,55 @@ def test_modules_outside_the_project_are_left_out(project: str, tmp_path: Path) 
 def test_environment_and_working_directory(
     project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    (tmp_path / "empty").mkdir()
     before = state(project)
     monkeypatch.setenv("SHOP_MODE", "test")
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path / "empty")
     assert diff_state(before, state(project)) == [
         "environment variable SHOP_MODE (set)",
         "working directory",
     ]
+
+
+def test_the_keeper_puts_polluted_state_back_before_each_test(
+    project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(project, "shop_f", "FLAGS = {}\nMODE = 'normal'\nSEEN = []\nOLD = 1\n")
+    module: Any = importlib.import_module("shop_f")
+    flags = module.FLAGS
+    (tmp_path / "elsewhere").mkdir()
+    before = state(project)
+    # the polluter
+    module.FLAGS["dirty"] = True
+    module.MODE = "debug"
+    del module.OLD
+    monkeypatch.setenv("SHOP_MODE", "test")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    keeper = Keeper(project)
+    keeper.keep(diff_state(before, state(project)))
+    assert not keeper.apply()  # nothing to put back yet
+    # the cleaners
+    module.FLAGS.clear()
+    module.MODE = "normal"
+    module.OLD = 2
+    monkeypatch.delenv("SHOP_MODE")
+    monkeypatch.chdir(project)
+    assert keeper.apply()
+    assert flags == {"dirty": True} and module.FLAGS is flags  # refilled in place
+    assert module.MODE == "debug" and not hasattr(module, "OLD")
+    assert os.environ["SHOP_MODE"] == "test" and os.getcwd() == str(tmp_path / "elsewhere")
+    module.FLAGS = {}  # rebound: the polluted object comes back
+    assert keeper.apply() and module.FLAGS is flags
+
+
+def test_a_file_left_behind_at_the_top_of_rootdir_is_seen(project: str) -> None:
+    Path(project, ".pytest_cache").mkdir()
+    before = state(project)
+    Path(project, "report.csv").write_text("a,b\n")
+    Path(project, "out").mkdir()
+    Path(project, ".pytest_cache", "x").write_text("tool files are not the tests'")
+    Path(project, "__pycache__").mkdir()
+    assert diff_state(before, state(project)) == ["file out/ (set)", "file report.csv (set)"]
+    after = state(project)
+    Path(project, "report.csv").write_text("a,b\n1,2\n")
+    assert diff_state(after, state(project)) == ["file report.csv"]
