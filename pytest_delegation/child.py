@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from collections.abc import Mapping
 import copy
 import inspect
 import json
@@ -253,6 +254,10 @@ def _fingerprint(value: object) -> object:
         return ("unreprable", id(value))
 
 
+# a module or a class defined in one, its namespace, and the names in it that hold data
+Holder = tuple[str, object, Mapping[str, Any], list[str]]
+
+
 class _DataNames:
     """Which project modules exist and which of their globals hold data, cached.
 
@@ -260,15 +265,18 @@ class _DataNames:
     test made the canonical replay seven times slower at 10,000 tests. The module list
     is kept until `sys.modules` changes size, a module's data names until its set of
     names does (a set comparison in C); the values themselves are read every time.
+    Classes defined in a project module count too: a class attribute (a registry, a
+    setting, a singleton) is shared state as much as a global is.
     """
 
     def __init__(self) -> None:
         self.prefix = ""
         self.seen = -1
-        self.modules: list[tuple[str, dict[str, Any]]] = []
-        self.names: dict[int, tuple[frozenset[str], list[str]]] = {}
+        self.modules: list[tuple[str, object, dict[str, Any]]] = []
+        # id of a module or class: its names, its data names, the classes defined in it
+        self.names: dict[int, tuple[frozenset[str], list[str], list[type]]] = {}
 
-    def items(self, prefix: str) -> list[tuple[str, dict[str, Any], list[str]]]:
+    def items(self, prefix: str) -> list[Holder]:
         if prefix != self.prefix or len(sys.modules) != self.seen:
             self.prefix, self.seen = prefix, len(sys.modules)
             self.modules = []
@@ -280,19 +288,45 @@ class _DataNames:
                     continue
                 namespace = getattr(module, "__dict__", None)
                 if isinstance(namespace, dict):
-                    self.modules.append((name, namespace))
-        result = []
-        for name, namespace in self.modules:
-            cached = self.names.get(id(namespace))
+                    self.modules.append((name, module, namespace))
+        result: list[Holder] = []
+        for name, holder, namespace in self.modules:
+            cached = self.names.get(id(holder))
             if cached is None or namespace.keys() != cached[0]:  # a set compare, in C
-                names = [
-                    attr
-                    for attr, value in list(namespace.items())
-                    if not attr.startswith("__") and not _skipped(value)
-                ]
-                cached = self.names[id(namespace)] = (frozenset(namespace), names)
-            result.append((name, namespace, cached[1]))
+                cached = self.names[id(holder)] = _module_names(name, namespace)
+            result.append((name, holder, namespace, cached[1]))
+            for cls in cached[2]:
+                space = cls.__dict__
+                known = self.names.get(id(cls))
+                if known is None or space.keys() != known[0]:
+                    known = self.names[id(cls)] = (frozenset(space), _class_names(space), [])
+                if known[1]:
+                    result.append((f"{name}.{cls.__qualname__}", cls, space, known[1]))
         return result
+
+
+def _module_names(
+    name: str, namespace: dict[str, Any]
+) -> tuple[frozenset[str], list[str], list[type]]:
+    names, classes = [], []
+    for attr, value in list(namespace.items()):
+        if attr.startswith("__"):
+            continue
+        if isinstance(value, type):
+            if getattr(value, "__module__", None) == name:
+                classes.append(value)
+        elif not _skipped(value):
+            names.append(attr)
+    return frozenset(namespace), names, classes
+
+
+def _class_names(space: Mapping[str, Any]) -> list[str]:
+    # methods, properties, classmethods and slots are descriptors: not data
+    return [
+        attr
+        for attr, value in list(space.items())
+        if not attr.startswith("__") and not hasattr(value, "__get__") and not _skipped(value)
+    ]
 
 
 def _skipped(value: object) -> bool:
@@ -307,7 +341,7 @@ def state(prefix: str) -> dict[str, object]:
     top and rootdir's, sys.path, the decimal context, the root logger's handlers."""
     snapshot: dict[str, object] = {}
     missing = object()
-    for name, namespace, names in _DATA_NAMES.items(prefix):
+    for name, _, namespace, names in _DATA_NAMES.items(prefix):
         for attr in names:
             value = namespace.get(attr, missing)
             if value is missing or _skipped(value):
@@ -420,15 +454,15 @@ class Keeper:
         if key.startswith("global "):
             # the longest module name that fits: 'global a.b.X' is X of a.b, not b.X of a
             owners = [
-                (name, namespace)
-                for name, namespace, _ in _DATA_NAMES.items(self.prefix)
+                (name, owner, namespace)
+                for name, owner, namespace, _ in _DATA_NAMES.items(self.prefix)
                 if key.startswith(f"global {name}.")
             ]
             if owners:
-                name, namespace = max(owners, key=lambda owner: len(owner[0]))
+                name, owner, namespace = max(owners, key=lambda found: len(found[0]))
                 attr = key.removeprefix(f"global {name}.")
                 if attr in namespace or removed:
-                    return _keep_global(namespace, attr, removed)
+                    return _keep_global(owner, attr, removed)
         return None
 
 
@@ -467,23 +501,27 @@ def _keep_sys_path(saved: list[str]) -> Callable[[], bool]:
     return restore
 
 
-def _keep_global(namespace: dict[str, Any], attr: str, removed: bool) -> Callable[[], bool]:
+def _keep_global(owner: object, attr: str, removed: bool) -> Callable[[], bool]:
+    """Keep a module global or class attribute: its binding, and its content in place."""
     if removed:
 
         def restore_removed() -> bool:
-            return namespace.pop(attr, _MISSING) is not _MISSING
+            if attr not in vars(owner):
+                return False
+            delattr(owner, attr)
+            return True
 
         return restore_removed
-    value = namespace[attr]
+    value = vars(owner)[attr]
     try:
         content = copy.deepcopy(_content(value))
     except Exception:  # not copyable: keep the binding only
         content = None
 
     def restore() -> bool:
-        changed = namespace.get(attr, _MISSING) is not value
+        changed = vars(owner).get(attr, _MISSING) is not value
         if changed:
-            namespace[attr] = value
+            setattr(owner, attr, value)
         if content is not None and _content(value) != content:
             _refill(value, copy.deepcopy(content))
             changed = True

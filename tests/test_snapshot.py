@@ -144,3 +144,34 @@ def test_a_file_left_behind_at_the_top_of_rootdir_is_seen(project: str) -> None:
     after = state(project)
     Path(project, "report.csv").write_text("a,b\n1,2\n")
     assert diff_state(after, state(project)) == ["file report.csv"]
+
+
+def test_class_attributes_of_project_classes_are_shared_state(project: str) -> None:
+    write(
+        project,
+        "shop_g",
+        "from collections import OrderedDict\n"
+        "class Registry:\n"
+        "    items = []\n"
+        "    debug = False\n"
+        "    def method(self): pass\n"
+        "    @property\n"
+        "    def prop(self): return 1\n"
+        "    @classmethod\n"
+        "    def make(cls): return cls()\n",
+    )
+    module: Any = importlib.import_module("shop_g")
+    keys = [k for k in state(project) if k.startswith("global ")]
+    # OrderedDict is imported, not defined here: not this module's state
+    assert sorted(keys) == ["global shop_g.Registry.debug", "global shop_g.Registry.items"]
+    before = state(project)
+    module.Registry.items.append("x")
+    module.Registry.debug = True
+    changed = diff_state(before, state(project))
+    assert changed == ["global shop_g.Registry.debug", "global shop_g.Registry.items"]
+    keeper = Keeper(project)
+    keeper.keep(changed)
+    module.Registry.items.clear()
+    module.Registry.debug = False
+    assert keeper.apply()
+    assert module.Registry.items == ["x"] and module.Registry.debug is True
