@@ -56,7 +56,9 @@ def _die_with_controller(controller: int | None) -> None:
 class Child:
     def __init__(self, config: pytest.Config, spec: dict[str, Any]) -> None:
         self.config = config
-        self.fd: int = spec["fd"]
+        # a forked worker got the report pipe under another number (see forkserver.py)
+        forked = os.environ.pop("PYTEST_DELEGATION_FD", None)
+        self.fd: int = int(forked) if forked else spec["fd"]
         self.ids: list[str] = spec["ids"]
         self.tracker = Tracker(str(config.rootpath)) if spec.get("boundaries") else None
         # order-check runs want outcomes only, not full reports, and maybe state diffs

@@ -27,6 +27,7 @@ import pytest
 
 from pytest_delegation.boundaries import Execution
 from pytest_delegation.findings import Finding
+from pytest_delegation.forkserver import ForkServer
 from pytest_delegation.replay import Location
 from pytest_delegation.replay import from_worker
 from pytest_delegation.replay import replay_test
@@ -82,7 +83,9 @@ class Controller:
         wave_of: Callable[[str], int],
         timeline: list[dict[str, Any]] | None = None,
         clock: float = 0.0,
+        server: ForkServer | None = None,
     ) -> None:
+        self.server = server  # workers fork from it, or are spawned when None
         self.timeline = timeline if timeline is not None else []
         self.clock = clock
         self.session = session
@@ -174,6 +177,7 @@ class Controller:
             self.basetemp,
             boundaries=self.settings.boundaries and task is not None,
             coverage=self.coverage is not None,
+            server=self.server,
         )
         attempt = Attempt(worker)
         self.attempts[worker] = attempt

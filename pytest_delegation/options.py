@@ -88,6 +88,15 @@ def schedule_type(value: str) -> str:
     return value
 
 
+def start_type(value: str) -> str:
+    if value not in ("fork", "spawn"):
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not a start method{did_you_mean(value, ('fork', 'spawn'))} "
+            "(use fork or spawn)"
+        )
+    return value
+
+
 def checks_type(value: str) -> tuple[str, ...]:
     words = [w.strip() for w in value.split(",") if w.strip()]
     if words in (["all"], []):
@@ -128,6 +137,7 @@ class Settings:
     diff: str | None = None
     seed: int | None = None
     shuffles: int = 2
+    start: str = "fork"
 
     @property
     def enabled(self) -> bool:
@@ -195,6 +205,9 @@ def resolve(config: pytest.Config) -> Settings:
             else _from_ini(config, "delegation_shuffles", retries_type, "2")
         ),
         ignore=tuple(config.getini("delegation_ignore")),
+        start=str(
+            opt.delegation_start or _from_ini(config, "delegation_start", start_type, "fork")
+        ),
     )
 
 

@@ -71,6 +71,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "dag: a task starts as soon as its own dependencies have passed.",
     )
     group.addoption(
+        "--delegation-start",
+        dest="delegation_start",
+        type=options.start_type,
+        metavar="fork|spawn",
+        help="fork (default, Linux): workers fork from a server that imported pytest and "
+        "the plugins once. spawn: every worker is a new `python -m pytest` process.",
+    )
+    group.addoption(
         "--delegation-check",
         dest="delegation_check",
         type=options.checks_type,
@@ -116,6 +124,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("delegation_retries", "Fresh-worker retries of a failed task (default 1).")
     parser.addini("delegation_timeout", "Wall-clock limit of one worker run, in seconds.")
     parser.addini("delegation_schedule", "Worker schedule: waves (default) or dag.")
+    parser.addini("delegation_start", "How workers start: fork (default) or spawn.")
     parser.addini("delegation_shuffles", "Shuffled orders of the order check (default 2).")
     parser.addini("delegation_check", "Checks to run: isolation, order, boundaries, all, none.")
     parser.addini("delegation_fail_on", "Which findings fail the session: error, warning, never.")

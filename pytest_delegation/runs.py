@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import pytest
 
+from pytest_delegation.forkserver import ForkServer
 from pytest_delegation.results import test_outcome
 from pytest_delegation.workers import Worker
 from pytest_delegation.workers import worker_argv
@@ -74,8 +75,10 @@ class SequenceRunner:
         timeout: float | None = None,
         timeline: list[dict[str, Any]] | None = None,
         clock: float = 0.0,
+        server: ForkServer | None = None,
     ) -> None:
         self.config = config
+        self.server = server
         self.timeline = timeline if timeline is not None else []
         self.clock = clock  # time.monotonic() when the session started
         self.workers = max(1, workers)
@@ -204,6 +207,7 @@ class SequenceRunner:
             extra={"brief": True, "snapshot": snapshot, "sticky": list(request.sticky)},
             env={"HOME": str(home), "TMPDIR": str(tmp), "PYTEST_DELEGATION_TASK": ""},
             name=name,
+            server=self.server,
         )
 
     def _finish(self, worker: Worker, run: Run) -> None:

@@ -26,6 +26,7 @@ from pytest_delegation.findings import Finding
 from pytest_delegation.findings import fails
 from pytest_delegation.findings import is_ignored
 from pytest_delegation.findings import parse_ignores
+from pytest_delegation.forkserver import ForkServer
 from pytest_delegation.jsonreport import report_data
 from pytest_delegation.jsonreport import write_atomic
 from pytest_delegation.loading import AUTO
@@ -71,6 +72,7 @@ class DelegationSession:
         self.rootdir = config.rootpath
         self.started = time.perf_counter()
         self.clock = time.monotonic()  # the origin of the timeline of worker runs
+        self.server: ForkServer | None = None  # what workers fork from, if anything
         self.timeline: list[dict[str, object]] = []
         self.assignment: Assignment | None = None
         self.refs: dict[str, TestRef] = {}
@@ -320,6 +322,7 @@ class DelegationSession:
             retries=self.settings.retries,
             estimates=estimates if isinstance(estimates, dict) else {},
         )
+        self.server = self._fork_server()
         controller = Controller(
             session,
             RunSettings(
@@ -338,6 +341,7 @@ class DelegationSession:
             self.plan.wave_of,
             timeline=self.timeline,
             clock=self.clock,
+            server=self.server,
         )
         try:
             controller.run()
@@ -345,6 +349,8 @@ class DelegationSession:
             self._remember_durations(runnable)
             if "order" in self.settings.checks and not controller.stopped:
                 self._check_order(session, by_task, untagged)
+            if self.server is not None:
+                self.server.close()
             if "boundaries" in self.settings.checks:
                 self._check_boundaries(controller.executed, session.items)
                 if controller.unmeasured:
@@ -355,6 +361,19 @@ class DelegationSession:
                         "measures alongside it"
                     )
         return True
+
+    def _fork_server(self) -> ForkServer | None:
+        """The server workers fork from (see forkserver.py), when forking will do."""
+        from pytest_delegation.forkserver import start_server
+        from pytest_delegation.workers import coverage_target
+        from pytest_delegation.workers import worker_argv
+        from pytest_delegation.workers import worker_env
+
+        if self.settings.start != "fork" or coverage_target(self.config) is not None:
+            return None  # pytest-cov measures each worker from its very start: spawn
+        return start_server(
+            worker_argv(self.config), self.config.invocation_params.dir, worker_env(None)
+        )
 
     def _check_order(
         self,
@@ -400,6 +419,7 @@ class DelegationSession:
                 timeout=self.settings.timeout,
                 timeline=self.timeline,
                 clock=self.clock,
+                server=self.server,
             )
             findings = check_order(
                 runner,

@@ -20,6 +20,9 @@ from typing import Any
 
 import pytest
 
+from pytest_delegation.forkserver import Forked
+from pytest_delegation.forkserver import ForkServer
+
 
 # options of the controller's command line a worker must not get, with a value...
 DROP_WITH_VALUE = frozenset(
@@ -137,6 +140,7 @@ class Worker:
         extra: dict[str, object] | None = None,
         env: dict[str, str] | None = None,
         name: str | None = None,
+        server: ForkServer | None = None,
     ) -> None:
         self.task = task
         self.attempt = attempt
@@ -156,7 +160,8 @@ class Worker:
                     "fd": write_fd,
                     "ids": self.ids,
                     "task": task,
-                    "controller": os.getpid(),
+                    # the worker dies with its parent: the controller, or the fork server
+                    "controller": server.pid if server is not None else os.getpid(),
                     "boundaries": boundaries,
                     **(extra or {}),
                 }
@@ -172,18 +177,36 @@ class Worker:
         command += list(files)
         self.started = time.monotonic()
         self._buffer = b""
+        self.run_path = workdir / f"{name}.run.json"
+        full_env = {**worker_env(task, self.coverage_file), **(env or {})}
         try:
-            with open(self.output_path, "wb") as output:
-                self.process = subprocess.Popen(
-                    command,
-                    cwd=cwd,
-                    env={**worker_env(task, self.coverage_file), **(env or {})},
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(write_fd,),
-                    start_new_session=True,
+            forked = None
+            if server is not None:
+                self.run_path.write_text(
+                    json.dumps(
+                        {
+                            "args": command[3:],  # after `python -m pytest`
+                            "cwd": str(cwd),
+                            "env": full_env,
+                            "output": str(self.output_path),
+                        }
+                    )
                 )
+                forked = server.spawn(self.run_path, write_fd)
+            if forked is not None:
+                self.process: subprocess.Popen[bytes] | Forked = forked
+            else:
+                with open(self.output_path, "wb") as output:
+                    self.process = subprocess.Popen(
+                        command,
+                        cwd=cwd,
+                        env=full_env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                        pass_fds=(write_fd,),
+                        start_new_session=True,
+                    )
         finally:
             os.close(write_fd)
         os.set_blocking(read_fd, False)
@@ -253,7 +276,7 @@ class Worker:
             os.close(self.fd)
         except OSError:
             pass
-        for path in (self.spec_path, self.output_path):
+        for path in (self.spec_path, self.output_path, self.run_path):
             try:
                 path.unlink()
             except OSError:

@@ -331,11 +331,41 @@ def test_dag_schedule_starts_a_task_when_its_own_dependencies_passed(
     assert times("after")[0] >= times("slow")[1]
 
 
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_workers_fork_from_a_server_or_spawn(pytester: pytest.Pytester, start: str) -> None:
+    pytester.makefile(".yaml", delegation=TWO_TASKS)
+    probe = (
+        "import os\nfrom pathlib import Path\n\ndef test_{0}():\n"
+        "    parent = Path(f'/proc/{{os.getppid()}}/cmdline').read_text().replace('\\0', ' ')\n"
+        "    Path('{0}.txt').write_text(f'{{os.getppid()}}\\n{{parent}}')\n"
+    )
+    pytester.makepyfile(test_a=probe.format("a"), test_b=probe.format("b"))
+    result = run(pytester, f"--delegation-start={start}", "-W", "error")
+    result.assert_outcomes(passed=2)
+    assert "cannot be rewritten" not in result.stdout.str()
+    lines = [(pytester.path / f"{t}.txt").read_text().split("\n", 1) for t in "ab"]
+    parents = {int(pid) for pid, _ in lines}
+    if start == "fork":
+        assert len(parents) == 1  # one server for the session
+        assert all("pytest_delegation.forkserver" in cmd for _, cmd in lines)
+        assert not _alive(parents.pop()), "the fork server outlived the session"
+    else:
+        assert not any("forkserver" in cmd for _, cmd in lines)
+
+
+def test_start_method_is_checked(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", delegation=TWO_TASKS)
+    result = run(pytester, "--delegation-start=frok")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*'frok' is not a start method; did you mean 'fork'?*"])
+
+
 def test_ctrl_c_stops_workers_and_writes_the_report(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", delegation=TWO_TASKS)
     sleeper = (
         "import os, time\n\ndef test_{0}():\n"
-        "    open(f'pid-{0}', 'w').write(str(os.getpid()))\n    time.sleep(60)\n"
+        "    open(f'pid-{0}', 'w').write(f'{{os.getpid()}} {{os.getppid()}}')\n"
+        "    time.sleep(60)\n"
     )
     pytester.makepyfile(test_a=sleeper.format("a"), test_b=sleeper.format("b"))
     tmp = pytester.path / "tmp"
@@ -354,7 +384,8 @@ def test_ctrl_c_stops_workers_and_writes_the_report(pytester: pytest.Pytester) -
     while not all(p.exists() and p.read_text() for p in pid_files):
         assert time.monotonic() < deadline, "workers did not start"
         time.sleep(0.1)
-    pids = [int(p.read_text()) for p in pid_files]
+    # the workers, and their parent: the fork server (or the controller itself)
+    pids = [int(pid) for p in pid_files for pid in p.read_text().split()]
     proc.send_signal(signal.SIGINT)
     with proc:
         proc.wait(timeout=30)

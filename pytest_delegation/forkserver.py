@@ -1,0 +1,340 @@
+"""A fork server for worker runs: pytest and the plugins imported once, a fork per run.
+
+A fresh ``python -m pytest`` spends most of its start-up importing pytest and the
+installed plugins (0.6 to 0.9 s of CPU with a few common ones), and a delegation run
+starts one worker per task and many more for the order check. The server is started
+once per session with the workers' environment and working directory, imports what
+every worker would import before reading its configuration (pytest, the ``pytest11``
+entry points, the ``-p`` plugins of the command line) and nothing of the project, then
+forks one child per run. A child is still a process of its own, with no project module
+imported, no configuration read and nothing collected: it sets its environment, working
+directory and output, and runs ``pytest.main`` as ``python -m pytest`` would.
+
+Linux only (fork is unsafe with threads, and macOS frameworks); the server refuses to
+serve when importing the plugins started a thread, and the caller falls back to
+spawning. Protocol, over a SOCK_SEQPACKET socket pair: the controller sends
+``{"request": PATH}`` with the report pipe's write end attached (SCM_RIGHTS), the
+server answers ``{"started": PATH, "pid": PID}`` and, when a child ends,
+``{"exited": PID, "code": CODE}`` (negative for a signal, as ``Popen.returncode``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import json
+import os
+from pathlib import Path
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+
+MESSAGE = 1 << 16
+
+
+def start_server(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> ForkServer | None:
+    """A ready server for workers run with `argv`, or None where forking won't do."""
+    if not sys.platform.startswith("linux") or not hasattr(socket, "send_fds"):
+        return None
+    preload = [
+        argv[index + 1]
+        for index, arg in enumerate(argv[:-1])
+        if arg == "-p" and not argv[index + 1].startswith("no:")
+    ]
+    preload += [name.strip() for name in env.get("PYTEST_PLUGINS", "").split(",") if name.strip()]
+    try:
+        server = ForkServer(preload, cwd, env)
+    except (OSError, ValueError):
+        return None
+    if not server.ready:
+        server.close()
+        return None
+    return server
+
+
+class ForkServer:
+    """The controller's side: start the server, ask for children, learn how they ended."""
+
+    def __init__(self, preload: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
+        self.exits: dict[int, int] = {}
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest_delegation.forkserver",
+                    str(theirs.fileno()),
+                    str(os.getpid()),
+                    *preload,
+                ],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        hello = self._receive(timeout=60)
+        self.ready = bool(hello and hello.get("ready"))
+        self.pid = self.process.pid
+
+    def spawn(self, request: Path, report_fd: int) -> Forked | None:
+        """A child running the request's command line; None if the server is gone."""
+        try:
+            socket.send_fds(
+                self.sock, [json.dumps({"request": str(request)}).encode()], [report_fd]
+            )
+        except OSError:
+            return None
+        while True:
+            message = self._receive(timeout=60)
+            if message is None:
+                return None
+            if message.get("started") == str(request):
+                return Forked(self, int(message["pid"]))
+
+    def collect(self, timeout: float = 0.0) -> bool:
+        """Take in what the server said; False when it said nothing in `timeout`."""
+        message = self._receive(timeout)
+        return message is not None
+
+    def _receive(self, timeout: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.sock], [], [], remaining)
+            if not ready:
+                return None
+            try:
+                data = self.sock.recv(MESSAGE)
+            except OSError:
+                return None
+            if not data:
+                return None  # the server is gone
+            message: dict[str, Any] = json.loads(data)
+            if "exited" in message:
+                self.exits[int(message["exited"])] = int(message["code"])
+            return message
+
+    def close(self) -> None:
+        self.sock.close()  # the server sees the end of its socket and exits
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Forked:
+    """A forked child, answering like the `subprocess.Popen` it stands for."""
+
+    def __init__(self, server: ForkServer, pid: int) -> None:
+        self.server = server
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            while self.pid not in self.server.exits and self.server.collect():
+                pass
+            self.returncode = self.server.exits.get(self.pid)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            left = 1.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            if not self.server.collect(min(left, 1.0)) and self.server.process.poll() is not None:
+                self.returncode = -signal.SIGKILL  # the server died: so did its children
+        assert self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# -- the server's side -----------------------------------------------------------------
+
+
+def serve(sock: socket.socket, controller: int, preload: Sequence[str]) -> None:
+    _die_with(controller)
+    reason, rewritten = _preload(preload)
+    sock.send(json.dumps({"ready": reason is None, "reason": reason}).encode())
+    if reason is not None:
+        return
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle
+    children: set[int] = set()
+    while True:
+        ready, _, _ = select.select([sock.fileno(), wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+        _reap(sock, children)
+        if sock.fileno() not in ready:
+            continue
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, MESSAGE, 1)
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            break  # the controller closed its end: done
+        request = json.loads(data)["request"]
+        pid = os.fork()
+        if pid == 0:
+            os.close(wake_r)
+            os.close(wake_w)
+            _child(sock, request, fds[0], rewritten)
+        for fd in fds:
+            os.close(fd)
+        children.add(pid)
+        sock.send(json.dumps({"started": request, "pid": pid}).encode())
+    for pid in children:  # the controller is gone: so are its runs
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _reap(sock: socket.socket, children: set[int]) -> None:
+    for pid in list(children):
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, 0
+        if done:
+            children.discard(pid)
+            code = os.waitstatus_to_exitcode(status)
+            try:
+                sock.send(json.dumps({"exited": pid, "code": code}).encode())
+            except OSError:
+                pass
+
+
+def _preload(modules: Sequence[str]) -> tuple[str | None, frozenset[str]]:
+    """Import what every worker imports before its configuration.
+
+    Returns why forking won't do (or None), and the top-level names pytest marks for
+    assertion rewriting: the plugins' own packages and the ``-p`` modules. Each child
+    forgets those before it starts, so pytest imports them again through its rewriting
+    hook, as in a fresh process; what they import (coverage, execnet...) stays loaded.
+    """
+    import importlib
+    from importlib import metadata
+
+    import pytest  # noqa: F401
+
+    rewritten = {name.split(".")[0] for name in modules}
+    if not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        for dist in metadata.distributions():
+            entries = [e for e in dist.entry_points if e.group == "pytest11"]
+            if not entries:
+                continue
+            rewritten.update(e.module.split(".")[0] for e in entries)
+            rewritten.update(_top_level(str(file)) for file in dist.files or [])
+            for entry in entries:
+                try:
+                    importlib.import_module(entry.module)
+                except Exception:  # the worker reports it, as a fresh process would
+                    continue
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            continue
+    rewritten.discard("")
+    if threading.active_count() > 1:
+        return "a plugin started a thread on import: forking would be unsafe", frozenset()
+    return None, frozenset(rewritten)
+
+
+def _top_level(file: str) -> str:
+    first = file.split("/")[0]
+    if first.endswith(".py"):
+        return first[:-3]
+    if first.isidentifier() and "/" in file and file.endswith(".py"):
+        return first
+    return ""
+
+
+def _forget(names: frozenset[str]) -> None:
+    for module in [m for m in sys.modules if m.split(".")[0] in names]:
+        if module != __name__:
+            del sys.modules[module]
+
+
+def _child(sock: socket.socket, request: str, report_fd: int, rewritten: frozenset[str]) -> None:
+    """In the forked child: become the worker ``python -m pytest`` would have been."""
+    code = 1
+    try:
+        sock.close()
+        _forget(rewritten)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.setsid()
+        with open(request, encoding="utf-8") as handle:
+            spec = json.load(handle)
+        os.chdir(spec["cwd"])
+        os.environ.clear()
+        os.environ.update(spec["env"])
+        os.environ["PYTEST_DELEGATION_FD"] = str(report_fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        output = os.open(spec["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(null, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(null)
+        os.close(output)
+        sys.path[0] = os.getcwd()  # as `python -m` sets it
+        import pytest
+
+        sys.argv = [os.path.join(os.path.dirname(pytest.__file__), "__main__.py"), *spec["args"]]
+
+        code = int(pytest.main(spec["args"]))
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            import atexit
+
+            atexit._run_exitfuncs()  # coverage and others save their data at exit
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _die_with(controller: int) -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != controller:
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    serve(socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]), sys.argv[3:])
