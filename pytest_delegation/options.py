@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 import os
 from pathlib import Path
@@ -79,22 +80,23 @@ def timeout_type(value: str) -> float | None:
     return seconds or None  # 0: no limit
 
 
-def schedule_type(value: str) -> str:
-    if value not in ("waves", "dag"):
-        raise argparse.ArgumentTypeError(
-            f"'{value}' is not a schedule{did_you_mean(value, ('waves', 'dag'))} "
-            "(use waves or dag)"
-        )
-    return value
+def _choice(what: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+    """An option type accepting one of `choices`, suggesting the nearest on a typo."""
+
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise argparse.ArgumentTypeError(
+                f"'{value}' is not {what}{did_you_mean(value, choices)} "
+                f"(use {', '.join(choices[:-1])} or {choices[-1]})"
+            )
+        return value
+
+    return parse
 
 
-def start_type(value: str) -> str:
-    if value not in ("fork", "spawn"):
-        raise argparse.ArgumentTypeError(
-            f"'{value}' is not a start method{did_you_mean(value, ('fork', 'spawn'))} "
-            "(use fork or spawn)"
-        )
-    return value
+schedule_type = _choice("a schedule", ("waves", "dag"))
+start_type = _choice("a start method", ("fork", "spawn"))
+fail_on_type = _choice("a level", ("error", "warning", "never"))
 
 
 def checks_type(value: str) -> tuple[str, ...]:
@@ -110,15 +112,6 @@ def checks_type(value: str) -> tuple[str, ...]:
                 f"(use a comma list of {', '.join(CHECKS)}, or all, or none)"
             )
     return tuple(dict.fromkeys(words))
-
-
-def fail_on_type(value: str) -> str:
-    if value not in ("error", "warning", "never"):
-        raise argparse.ArgumentTypeError(
-            f"'{value}' is not a level{did_you_mean(value, ('error', 'warning', 'never'))} "
-            "(use error, warning or never)"
-        )
-    return value
 
 
 @dataclass(frozen=True)
