@@ -38,7 +38,8 @@ MESSAGE = 1 << 16
 
 
 def start_server(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> ForkServer | None:
-    """A ready server for workers run with `argv`, or None where forking won't do."""
+    """A server for workers run with `argv`, importing while the caller goes on (see
+    `ForkServer.ready`), or None where forking won't do."""
     if not sys.platform.startswith("linux") or not hasattr(socket, "send_fds"):
         return None
     preload = [
@@ -48,13 +49,9 @@ def start_server(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> ForkSer
     ]
     preload += [name.strip() for name in env.get("PYTEST_PLUGINS", "").split(",") if name.strip()]
     try:
-        server = ForkServer(preload, cwd, env)
+        return ForkServer(preload, cwd, env)
     except (OSError, ValueError):
         return None
-    if not server.ready:
-        server.close()
-        return None
-    return server
 
 
 class ForkServer:
@@ -83,9 +80,15 @@ class ForkServer:
             )
         finally:
             theirs.close()
-        hello = self._receive(timeout=60)
-        self.ready = bool(hello and hello.get("ready"))
         self.pid = self.process.pid
+        self.hello: dict[str, Any] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether it serves: waits, the first time, for it to finish importing."""
+        if self.hello is None:
+            self.hello = self._receive(timeout=60) or {}
+        return bool(self.hello.get("ready"))
 
     def spawn(self, request: Path, report_fd: int) -> Forked | None:
         """A child running the request's command line; None if the server is gone."""
@@ -230,17 +233,19 @@ def _reap(sock: socket.socket, children: set[int]) -> None:
 def _preload(modules: Sequence[str]) -> tuple[str | None, frozenset[str]]:
     """Import what every worker imports before its configuration.
 
-    Returns why forking won't do (or None), and the top-level names pytest marks for
-    assertion rewriting: the plugins' own packages and the ``-p`` modules. Each child
-    forgets those before it starts, so pytest imports them again through its rewriting
-    hook, as in a fresh process; what they import (coverage, execnet...) stays loaded.
+    Returns why forking won't do (or None), and the names pytest marks for assertion
+    rewriting: the top-level modules of the plugins' distributions and the ``-p``
+    modules. Those are imported already, so their own asserts are not rewritten in a
+    forked worker, and pytest would warn about each ("Module already imported so cannot
+    be rewritten"): the child silences exactly those warnings. Re-importing them instead
+    would cost most of what the server saves (hypothesis alone: 0.5 s per worker).
     """
     import importlib
     from importlib import metadata
 
     import pytest  # noqa: F401
 
-    rewritten = {name.split(".")[0] for name in modules}
+    rewritten = set(modules)
     if not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         for dist in metadata.distributions():
             entries = [e for e in dist.entry_points if e.group == "pytest11"]
@@ -273,10 +278,13 @@ def _top_level(file: str) -> str:
     return ""
 
 
-def _forget(names: frozenset[str]) -> None:
-    for module in [m for m in sys.modules if m.split(".")[0] in names]:
-        if module != __name__:
-            del sys.modules[module]
+def _already_imported(names: frozenset[str]) -> list[str]:
+    """-W filters for pytest's warnings about the preloaded modules it marks, and no more."""
+    filters = []
+    for name in sorted(names & set(sys.modules)):
+        message = f"Module already imported so cannot be rewritten; {name}"
+        filters += ["-W", f"ignore:{message}:pytest.PytestAssertRewriteWarning"]
+    return filters
 
 
 def _child(sock: socket.socket, request: str, report_fd: int, rewritten: frozenset[str]) -> None:
@@ -284,7 +292,6 @@ def _child(sock: socket.socket, request: str, report_fd: int, rewritten: frozens
     code = 1
     try:
         sock.close()
-        _forget(rewritten)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -305,9 +312,10 @@ def _child(sock: socket.socket, request: str, report_fd: int, rewritten: frozens
         sys.path[0] = os.getcwd()  # as `python -m` sets it
         import pytest
 
-        sys.argv = [os.path.join(os.path.dirname(pytest.__file__), "__main__.py"), *spec["args"]]
-
-        code = int(pytest.main(spec["args"]))
+        # last: later -W options win over the user's (-W error, filterwarnings = error)
+        args = [*spec["args"], *_already_imported(rewritten)]
+        sys.argv = [os.path.join(os.path.dirname(pytest.__file__), "__main__.py"), *args]
+        code = int(pytest.main(args))
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else 1
     except BaseException:

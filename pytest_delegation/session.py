@@ -107,6 +107,23 @@ class DelegationSession:
 
     # -- collection ----------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        """Start the server workers fork from (see forkserver.py): it imports pytest and
+        the plugins while this process collects."""
+        from pytest_delegation.forkserver import start_server
+        from pytest_delegation.workers import coverage_target
+        from pytest_delegation.workers import worker_argv
+        from pytest_delegation.workers import worker_env
+
+        if self.workers == 0 or self.settings.start != "fork":
+            return
+        if coverage_target(self.config) is not None:
+            return  # pytest-cov measures each worker from its very start: spawn them
+        self.server = start_server(
+            worker_argv(self.config), self.config.invocation_params.dir, worker_env(None)
+        )
+
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
@@ -322,7 +339,6 @@ class DelegationSession:
             retries=self.settings.retries,
             estimates=estimates if isinstance(estimates, dict) else {},
         )
-        self.server = self._fork_server()
         controller = Controller(
             session,
             RunSettings(
@@ -349,8 +365,7 @@ class DelegationSession:
             self._remember_durations(runnable)
             if "order" in self.settings.checks and not controller.stopped:
                 self._check_order(session, by_task, untagged)
-            if self.server is not None:
-                self.server.close()
+            self._close_server()
             if "boundaries" in self.settings.checks:
                 self._check_boundaries(controller.executed, session.items)
                 if controller.unmeasured:
@@ -362,18 +377,10 @@ class DelegationSession:
                     )
         return True
 
-    def _fork_server(self) -> ForkServer | None:
-        """The server workers fork from (see forkserver.py), when forking will do."""
-        from pytest_delegation.forkserver import start_server
-        from pytest_delegation.workers import coverage_target
-        from pytest_delegation.workers import worker_argv
-        from pytest_delegation.workers import worker_env
-
-        if self.settings.start != "fork" or coverage_target(self.config) is not None:
-            return None  # pytest-cov measures each worker from its very start: spawn
-        return start_server(
-            worker_argv(self.config), self.config.invocation_params.dir, worker_env(None)
-        )
+    def _close_server(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
 
     def _check_order(
         self,
@@ -546,6 +553,7 @@ class DelegationSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self._close_server()  # if the run never reached the workers (collect-only, errors)
         if self.assignment is None or self.plan is None:
             return
         self._finish_wave()

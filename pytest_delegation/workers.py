@@ -161,7 +161,7 @@ class Worker:
                     "ids": self.ids,
                     "task": task,
                     # the worker dies with its parent: the controller, or the fork server
-                    "controller": server.pid if server is not None else os.getpid(),
+                    "controller": server.pid if server and server.ready else os.getpid(),
                     "boundaries": boundaries,
                     **(extra or {}),
                 }
@@ -181,7 +181,7 @@ class Worker:
         full_env = {**worker_env(task, self.coverage_file), **(env or {})}
         try:
             forked = None
-            if server is not None:
+            if server is not None and server.ready:
                 self.run_path.write_text(
                     json.dumps(
                         {
