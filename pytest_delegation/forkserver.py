@@ -37,7 +37,9 @@ from typing import Any
 MESSAGE = 1 << 16
 
 
-def start_server(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> ForkServer | None:
+def start_server(
+    argv: Sequence[str], cwd: Path, env: dict[str, str], extra: Sequence[str] = ()
+) -> ForkServer | None:
     """A server for workers run with `argv`, importing while the caller goes on (see
     `ForkServer.ready`), or None where forking won't do."""
     if not sys.platform.startswith("linux") or not hasattr(socket, "send_fds"):
@@ -48,6 +50,7 @@ def start_server(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> ForkSer
         if arg == "-p" and not argv[index + 1].startswith("no:")
     ]
     preload += [name.strip() for name in env.get("PYTEST_PLUGINS", "").split(",") if name.strip()]
+    preload += [f"+{name}" for name in extra]  # not plugins: pytest marks none for rewriting
     try:
         return ForkServer(preload, cwd, env)
     except (OSError, ValueError):
@@ -245,7 +248,7 @@ def _preload(modules: Sequence[str]) -> tuple[str | None, frozenset[str]]:
 
     import pytest  # noqa: F401
 
-    rewritten = set(modules)
+    rewritten = {name for name in modules if not name.startswith("+")}
     if not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         for dist in metadata.distributions():
             entries = [e for e in dist.entry_points if e.group == "pytest11"]
@@ -260,7 +263,7 @@ def _preload(modules: Sequence[str]) -> tuple[str | None, frozenset[str]]:
                     continue
     for name in modules:
         try:
-            importlib.import_module(name)
+            importlib.import_module(name.removeprefix("+"))
         except Exception:
             continue
     rewritten.discard("")

@@ -131,6 +131,7 @@ class Settings:
     seed: int | None = None
     shuffles: int = 2
     start: str = "fork"
+    preload: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> bool:
@@ -198,6 +199,7 @@ def resolve(config: pytest.Config) -> Settings:
             else _from_ini(config, "delegation_shuffles", retries_type, "2")
         ),
         ignore=tuple(config.getini("delegation_ignore")),
+        preload=tuple(config.getini("delegation_preload")),
         start=str(
             opt.delegation_start or _from_ini(config, "delegation_start", start_type, "fork")
         ),

@@ -129,6 +129,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("delegation_check", "Checks to run: isolation, order, boundaries, all, none.")
     parser.addini("delegation_fail_on", "Which findings fail the session: error, warning, never.")
     parser.addini(
+        "delegation_preload",
+        "Modules the fork server imports for every worker (heavy libraries all tasks use).",
+        type="args",
+    )
+    parser.addini(
         "delegation_ignore",
         "Findings to silence: rule ids, or rule:task.",
         type="linelist",

@@ -121,7 +121,10 @@ class DelegationSession:
         if coverage_target(self.config) is not None:
             return  # pytest-cov measures each worker from its very start: spawn them
         self.server = start_server(
-            worker_argv(self.config), self.config.invocation_params.dir, worker_env(None)
+            worker_argv(self.config),
+            self.config.invocation_params.dir,
+            worker_env(None),
+            self.settings.preload,
         )
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)

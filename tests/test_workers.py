@@ -353,6 +353,24 @@ def test_workers_fork_from_a_server_or_spawn(pytester: pytest.Pytester, start: s
         assert not any("forkserver" in cmd for _, cmd in lines)
 
 
+def test_preloaded_modules_are_imported_once_by_the_fork_server(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".yaml", delegation=TWO_TASKS)
+    pytester.makeini("[pytest]\ndelegation_preload = heavy\n")
+    pytester.makepyfile(
+        heavy="import os\nwith open('imported.txt', 'a') as f:\n    f.write(f'{os.getpid()}\\n')\n",
+        test_a="import heavy\n\ndef test_a():\n    pass\n",
+        test_b="import heavy\n\ndef test_b():\n    pass\n",
+    )
+    # the controller imports it too, when it collects the test files
+    run(pytester).assert_outcomes(passed=2)
+    assert len((pytester.path / "imported.txt").read_text().split()) == 2  # + the server
+    (pytester.path / "imported.txt").unlink()
+    run(pytester, "--delegation-start=spawn").assert_outcomes(passed=2)
+    assert len((pytester.path / "imported.txt").read_text().split()) == 3  # + each worker
+
+
 def test_start_method_is_checked(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", delegation=TWO_TASKS)
     result = run(pytester, "--delegation-start=frok")
