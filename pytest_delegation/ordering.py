@@ -124,15 +124,15 @@ def investigate(
     changes = changes or {}
     test, prefix = suspect.test, suspect.prefix
     verdict = Verdict(test, suspect.kind, suspect.order)
-    # both confirmations at once: the order again (a fresh run, never a remembered one,
-    # or a flaky test would pass for a dependency), and the test alone
-    again, alone = yield (
-        Request((*prefix, test), label="confirm", fresh=True),
-        Request((test,), label="confirm", fresh=True),
-    )
-    changed = again.outcomes.get(test)
-    if kind_of_run(suspect.kind, changed) is False:
-        return verdict  # the changed outcome did not come back: flaky
+    if prefix:
+        # the order again: a fresh run, never a remembered one, or a flaky test would
+        # pass for a dependency
+        again = yield Request((*prefix, test), label="confirm", fresh=True)
+        if not kind_of_run(suspect.kind, again.outcomes.get(test)):
+            return verdict  # the changed outcome did not come back: flaky
+    # then the test alone; not side by side with the run above, where tests that share
+    # a file could disturb each other and fake a confirmation
+    alone = yield Request((test,), label="confirm", fresh=True)
     if suspect.kind == "victim" and kind_of_run("victim", alone.outcomes.get(test)):
         # it fails on its own, yet passed in its task's run: it leans on a test of its
         # own task that ran before it there (a brittle test inside one task)
@@ -144,6 +144,8 @@ def investigate(
             return verdict
     elif suspect.kind == "brittle" and kind_of_run("brittle", alone.outcomes.get(test)):
         return verdict  # passes alone too: it was its task's run that was unlucky
+    if not prefix:
+        return verdict  # nothing ran before it, and alone it behaves: flaky
 
     def interesting(run: Run) -> bool:
         return kind_of_run(verdict.kind, run.outcomes.get(test))

@@ -141,7 +141,21 @@ def test_flaky_change_is_not_confirmed() -> None:
         return {t: next(calls) if t == "v" else "passed" for t in ids}
 
     verdict, runs = drive(investigate(Suspect("v", "victim", "canonical", ("a",))), flaky)
-    assert not verdict.confirmed and runs == 2
+    assert not verdict.confirmed and runs == 1
+
+
+def test_a_change_with_nothing_before_it_is_flaky_unless_its_task_explains_it() -> None:
+    # first in the order, failed there, passes alone: no order can be to blame
+    passing: Suite = lambda ids: dict.fromkeys(ids, "passed")  # noqa: E731
+    verdict, runs = drive(investigate(Suspect("v", "victim", "reverse", ())), passing)
+    assert not verdict.confirmed and runs == 1
+    # fails alone too, and ran after h in its own task's run: a brittle test of its task
+
+    def needs(ids: tuple[str, ...]) -> dict[str, str]:
+        return {t: "passed" if t != "v" or "h" in ids[: ids.index("v")] else "failed" for t in ids}
+
+    verdict, _ = drive(investigate(Suspect("v", "victim", "reverse", (), home=("h",))), needs)
+    assert verdict.confirmed and verdict.kind == "brittle" and verdict.culprits == ("h",)
 
 
 def test_state_changers_go_first_and_their_changes_are_kept() -> None:
