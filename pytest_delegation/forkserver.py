@@ -67,8 +67,9 @@ class ForkServer:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
-                    "-m",
-                    "pytest_delegation.forkserver",
+                    # run from its file: `-m` would import the pytest_delegation package
+                    # before pytest's rewriting hook could see it (see _preload)
+                    os.path.abspath(__file__),
                     str(theirs.fileno()),
                     str(os.getpid()),
                     *preload,
@@ -236,40 +237,80 @@ def _reap(sock: socket.socket, children: set[int]) -> None:
 def _preload(modules: Sequence[str]) -> tuple[str | None, frozenset[str]]:
     """Import what every worker imports before its configuration.
 
-    Returns why forking won't do (or None), and the names pytest marks for assertion
-    rewriting: the top-level modules of the plugins' distributions and the ``-p``
-    modules. Those are imported already, so their own asserts are not rewritten in a
-    forked worker, and pytest would warn about each ("Module already imported so cannot
-    be rewritten"): the child silences exactly those warnings. Re-importing them instead
-    would cost most of what the server saves (hypothesis alone: 0.5 s per worker).
+    pytest rewrites the asserts of the plugins' packages (the top-level modules of every
+    distribution with a ``pytest11`` entry point) and of the ``-p`` modules, and warns
+    about any of them imported before it could ("Module already imported so cannot be
+    rewritten"), in the worker and in every pytester session inside it. So the server
+    imports them through pytest's own rewriting hook, as a fresh process would. Returns
+    why forking won't do (or None), and the names that still missed the hook: the child
+    silences pytest's warning for exactly those.
     """
     import importlib
     from importlib import metadata
 
-    import pytest  # noqa: F401
-
-    rewritten = {name for name in modules if not name.startswith("+")}
+    marked = {name for name in modules if not name.startswith("+")}
+    entries = []
     if not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         for dist in metadata.distributions():
-            entries = [e for e in dist.entry_points if e.group == "pytest11"]
-            if not entries:
+            plugins = [e for e in dist.entry_points if e.group == "pytest11"]
+            if plugins:
+                entries += plugins
+                marked.update(e.module.split(".")[0] for e in plugins)
+                marked.update(_top_level(str(file)) for file in dist.files or [])
+    marked.discard("")
+    early = {name for name in marked if name in sys.modules}
+    hook = _rewriting_hook(marked)
+    try:
+        for name in [e.module for e in entries] + [m.removeprefix("+") for m in modules]:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the worker reports it, as a fresh process would
                 continue
-            rewritten.update(e.module.split(".")[0] for e in entries)
-            rewritten.update(_top_level(str(file)) for file in dist.files or [])
-            for entry in entries:
-                try:
-                    importlib.import_module(entry.module)
-                except Exception:  # the worker reports it, as a fresh process would
-                    continue
-    for name in modules:
-        try:
-            importlib.import_module(name.removeprefix("+"))
-        except Exception:
-            continue
-    rewritten.discard("")
+    finally:
+        if hook is not None:
+            sys.meta_path.remove(hook)
     if threading.active_count() > 1:
         return "a plugin started a thread on import: forking would be unsafe", frozenset()
-    return None, frozenset(rewritten)
+    return None, frozenset(marked if hook is None else early)
+
+
+class _RewriteConfig:
+    """As much of a pytest Config as pytest's assertion rewriting hook uses."""
+
+    def __init__(self, key: Any) -> None:
+        from _pytest.stash import Stash
+
+        self.stash = Stash()
+        self.stash[key] = self  # the hook's "state": only its trace is used
+
+    def trace(self, *args: object) -> None:
+        pass
+
+    def getini(self, name: str) -> object:
+        if name == "enable_assertion_pass_hook":
+            return False
+        raise ValueError(name)  # python_files: the hook falls back to pytest's default
+
+    def issue_config_time_warning(self, warning: Warning, stacklevel: int) -> None:
+        pass  # the worker's own pytest warns, if it must
+
+
+def _rewriting_hook(names: set[str]) -> Any:
+    """pytest's rewriting import hook, installed, with `names` marked; None if it can't be.
+
+    pytest's internals, used as pytest uses them; any change there falls back to plain
+    imports and filtered warnings.
+    """
+    try:
+        from _pytest.assertion.rewrite import AssertionRewritingHook
+        from _pytest.assertion.rewrite import assertstate_key
+
+        hook = AssertionRewritingHook(_RewriteConfig(assertstate_key))  # type: ignore[arg-type]
+        hook.mark_rewrite(*names)
+    except Exception:
+        return None
+    sys.meta_path.insert(0, hook)
+    return hook
 
 
 def _top_level(file: str) -> str:
@@ -348,4 +389,5 @@ def _die_with(controller: int) -> None:
 
 
 if __name__ == "__main__":
+    sys.path[0] = os.getcwd()  # as `python -m` would have it, not this file's folder
     serve(socket.socket(fileno=int(sys.argv[1])), int(sys.argv[2]), sys.argv[3:])

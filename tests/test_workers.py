@@ -347,7 +347,7 @@ def test_workers_fork_from_a_server_or_spawn(pytester: pytest.Pytester, start: s
     parents = {int(pid) for pid, _ in lines}
     if start == "fork":
         assert len(parents) == 1  # one server for the session
-        assert all("pytest_delegation.forkserver" in cmd for _, cmd in lines)
+        assert all("pytest_delegation/forkserver.py" in cmd for _, cmd in lines)
         assert not _alive(parents.pop()), "the fork server outlived the session"
     else:
         assert not any("forkserver" in cmd for _, cmd in lines)
