@@ -115,22 +115,20 @@ class ForkServer:
         return message is not None
 
     def _receive(self, timeout: float) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([self.sock], [], [], remaining)
-            if not ready:
-                return None
-            try:
-                data = self.sock.recv(MESSAGE)
-            except OSError:
-                return None
-            if not data:
-                return None  # the server is gone
-            message: dict[str, Any] = json.loads(data)
-            if "exited" in message:
-                self.exits[int(message["exited"])] = int(message["code"])
-            return message
+        """The server's next message, within `timeout`; None if none, or if it is gone."""
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return None
+        try:
+            data = self.sock.recv(MESSAGE)
+        except OSError:
+            return None
+        if not data:
+            return None  # the server is gone
+        message: dict[str, Any] = json.loads(data)
+        if "exited" in message:
+            self.exits[int(message["exited"])] = int(message["code"])
+        return message
 
     def close(self) -> None:
         self.sock.close()  # the server sees the end of its socket and exits
