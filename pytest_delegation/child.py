@@ -164,8 +164,9 @@ class Child:
 class Tracker:
     """Which project files the tests run code in: the first function, line and test of each.
 
-    Python 3.12+: a ``sys.monitoring`` PY_START callback that turns itself off for each
-    code object once seen, so each function costs one call, then nothing. Before 3.12:
+    Python 3.12+: a ``sys.monitoring`` PY_START callback, switched on at the first test
+    and left on, that turns itself off for each code object once seen, so each function
+    costs one call, then nothing; between tests it records nothing. Before 3.12:
     a ``sys.settrace`` function that answers only 'call' events and never traces lines.
     A module's own code object (``<module>``) is its import, which does not count.
     """
@@ -190,21 +191,26 @@ class Tracker:
             else:
                 self.measured = False
 
-    def _record(self, code: Any) -> None:
+    def _counts(self, code: Any) -> bool:
         filename = code.co_filename
-        if (
+        return bool(
             filename.startswith(self.prefix)
             and filename != __file__  # the worker's own hooks are not the task's code
             and code.co_flags & inspect.CO_OPTIMIZED  # functions: not module or class bodies
             and "site-packages" not in filename
-        ):
-            self.seen.add(filename)
-            rel = filename[len(self.prefix) :].replace(os.sep, "/")
+        )
+
+    def _record(self, code: Any) -> None:
+        if self._counts(code):
+            self.seen.add(code.co_filename)
+            rel = code.co_filename[len(self.prefix) :].replace(os.sep, "/")
             if rel not in self.files:
                 name = getattr(code, "co_qualname", code.co_name)
                 self.files[rel] = (name, code.co_firstlineno, self.test)
 
     def _on_start(self, code: Any, offset: int) -> Any:
+        if not self.test and self._counts(code):
+            return None  # project code between tests: not counted, but watched still
         self._record(code)
         return self.monitoring.DISABLE
 
@@ -218,7 +224,9 @@ class Tracker:
     def start(self, test: str) -> None:
         self.test = test
         if self.tool is not None:
-            self.monitoring.set_events(self.tool, self.monitoring.events.PY_START)
+            # switched on once and left on: each switch re-instruments all code (1.14x)
+            if not self.monitoring.get_events(self.tool):
+                self.monitoring.set_events(self.tool, self.monitoring.events.PY_START)
         elif self.monitoring is None:
             if sys.gettrace() is not None:  # coverage or a debugger: never a second tracer
                 self.measured = False
@@ -227,9 +235,8 @@ class Tracker:
             sys.settrace(self._on_call)
 
     def stop(self) -> None:
-        if self.tool is not None:
-            self.monitoring.set_events(self.tool, 0)
-        elif self.monitoring is None and sys.gettrace() == self._on_call:
+        self.test = ""  # 3.12+: between tests the callback records nothing
+        if self.monitoring is None and sys.gettrace() == self._on_call:
             sys.settrace(None)
             threading.settrace(None)  # type: ignore[arg-type,unused-ignore]
 
