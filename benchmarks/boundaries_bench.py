@@ -85,6 +85,11 @@ import time
 from typing import Any
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import children_cpu
+from common import tail
+
+
 TARGET_MONITORING = 1.1  # Python 3.12+: on / off, at most
 TARGET_SETTRACE = 1.6  # Python 3.10 and 3.11
 CHECKS_ON = "isolation,boundaries"
@@ -401,13 +406,6 @@ class Sample:
     executed: dict[str, list[str]] = field(default_factory=dict)
 
 
-def children_cpu() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def bench_env(autoload: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
@@ -425,10 +423,6 @@ def controller_cmd(python: str, checks: str, report: Path, autoload: bool) -> li
     if not autoload:
         cmd += ["-p", "pytest_delegation.plugin"]
     return [*cmd, *PLUGIN, f"--delegation-check={checks}", f"--delegation-report=json:{report}"]
-
-
-def tail(text: str, lines: int = 30) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def run_once(
@@ -458,7 +452,7 @@ def run_once(
     cpu = children_cpu() - before
     where = f"{shlex.join(cmd)} (in {root})"
     if proc.returncode != 0:
-        raise BenchmarkError(f"exit status {proc.returncode}: {where}\n{tail(proc.stdout)}")
+        raise BenchmarkError(f"exit status {proc.returncode}: {where}\n{tail(proc.stdout, 30)}")
     try:
         data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
         lines = cpu_log.read_text(encoding="utf-8").splitlines()
@@ -1088,7 +1082,7 @@ def run_proto(python: str, variant: str, suite: Suite, ext: str | None, work: in
     cmd = [python, str(Path(__file__).resolve()), "_proto", variant, str(suite.root), str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not out.is_file():
-        raise BenchmarkError(f"{shlex.join(cmd)}: {tail(done.stdout + done.stderr)}")
+        raise BenchmarkError(f"{shlex.join(cmd)}: {tail(done.stdout + done.stderr, 30)}")
     data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     if data["exit"] != 0 or data["tests"] != suite.tests:
         raise BenchmarkError(f"{variant}: exit {data['exit']}, {data['tests']} tests")

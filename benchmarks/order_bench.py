@@ -63,7 +63,6 @@ from dataclasses import field
 import datetime
 import importlib.util
 import json
-import math
 import os
 from pathlib import Path
 import platform
@@ -79,6 +78,10 @@ from typing import Any
 
 
 HERE = Path(__file__).resolve().parent
+
+from common import children_cpu  # noqa: E402
+
+
 # what a user's environment could add to a run; the benchmark wants none of it. Without
 # PYTHONDONTWRITEBYTECODE, as in a default setup, pytest caches its assertion-rewritten
 # modules: with it, every session compiles the test modules (and hypothesis) again.
@@ -221,15 +224,6 @@ class Measure:
 
     def failed(self, nodeid: str) -> bool:
         return any(nodeid in s.failed for s in self.sessions)
-
-
-def children_cpu() -> float:
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
-        return math.nan
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 class Runner:

@@ -35,12 +35,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
-import datetime
 import json
-import math
 import os
 from pathlib import Path
-import platform
 import re
 import shutil
 import signal
@@ -53,6 +50,13 @@ from typing import Any
 
 
 HERE = Path(__file__).resolve().parent
+
+from common import children_cpu  # noqa: E402
+from common import finish  # noqa: E402
+from common import machine  # noqa: E402
+from common import tail  # noqa: E402
+
+
 OVERHEAD_TARGET = 1.05
 PLAN_TARGET = 1.0  # seconds
 PLAIN = ("-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider")
@@ -94,15 +98,6 @@ class Run:
     out: str
 
 
-def children_cpu() -> float:
-    try:
-        import resource
-    except ImportError:  # Windows has no getrusage: CPU times are then nan
-        return math.nan
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_timed(cmd: Sequence[str], cwd: Path, timeout: float) -> Run:
     """Run `cmd` and time it (wall and CPU); kill its process group on timeout."""
     cpu = children_cpu()
@@ -137,20 +132,6 @@ def run_timed(cmd: Sequence[str], cwd: Path, timeout: float) -> Run:
         raise
     wall = time.perf_counter() - start
     return Run(wall, children_cpu() - cpu, proc.returncode, out)
-
-
-def tail(text: str, lines: int = 25) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "date": datetime.date.today().isoformat(),
-    }
 
 
 def ratio_text(value: float) -> str:
@@ -766,13 +747,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"machine": info, "results": results}, indent=1) + "\n", encoding="utf-8"
-        )
-    if args.check and not all(r["met"] for r in results):
-        return 1
-    return 0
+    return finish(results, info, args.json, args.check)
 
 
 if __name__ == "__main__":

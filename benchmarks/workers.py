@@ -62,12 +62,10 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
-import datetime
 import json
 import math
 import os
 from pathlib import Path
-import platform
 import random
 import re
 import shlex
@@ -84,6 +82,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from common import children_cpu  # noqa: E402
+from common import finish  # noqa: E402
+from common import machine  # noqa: E402
+from common import tail  # noqa: E402
 from generate import generate  # noqa: E402
 
 
@@ -165,15 +167,6 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def children_cpu() -> float:
-    try:
-        import resource
-    except ImportError:  # Windows has no getrusage: CPU times are then nan
-        return math.nan
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def kill_group(proc: subprocess.Popen[str]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -212,10 +205,6 @@ def run_timed(
         raise
     wall = time.perf_counter() - start
     return Run(wall, children_cpu() - cpu, proc.returncode, out, spawned)
-
-
-def tail(text: str, lines: int = 25) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 SUMMARY = re.compile(r"^=*\s*(?P<body>(?:\d+ \w+(?:, )?)+) in [\d.]+s", re.MULTILINE)
@@ -874,17 +863,6 @@ def makespan_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 # -- command line ----------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "date": datetime.date.today().isoformat(),
-        "load": load_average(),
-        "plugin": plugin_version(),
-    }
-
-
 def plugin_version() -> str:
     """The commit of the plugin's checkout, `+dirty` when its working tree has changes."""
     try:
@@ -947,7 +925,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be at least 1 and --warmup at least 0")
-    info = machine()
+    info = machine(load=load_average(), plugin=plugin_version())
     print(
         f"pytest-delegation wave runner benchmarks: Python {info['python']}, {info['cpus']} "
         f"CPUs, {info['platform']}, {info['date']}, plugin {info['plugin']}, load average "
@@ -969,13 +947,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"machine": info, "results": results}, indent=1) + "\n", encoding="utf-8"
-        )
-    if args.check and not all(r["met"] for r in results):
-        return 1
-    return 0
+    return finish(results, info, args.json, args.check)
 
 
 if __name__ == "__main__":
