@@ -881,7 +881,7 @@ class Prototype:
         self.tracker: Any = None
         self.hook: ImportHook | None = None
         if variant == "tracker":
-            from pytest_delegation.child import Tracker
+            from pytest_delegation.worker.plugin import Tracker
 
             self.tracker = Tracker(root)
         elif variant in ("c-settrace", "c-setprofile"):

@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pytest_delegation.htmlreport import render_html
+from pytest_delegation.report.html.page import render_html
 
 
 MAX_BYTES = 5_000_000

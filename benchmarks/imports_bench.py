@@ -170,11 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
     args = parser.parse_args(argv)
 
-    from pytest_delegation import patterns
-    from pytest_delegation.imports import import_findings
-    from pytest_delegation.patterns import Tree
-    from pytest_delegation.plan import load_plan
-    from pytest_delegation.waves import compute_waves
+    from pytest_delegation.checks.imports import import_findings
+    from pytest_delegation.plan import patterns
+    from pytest_delegation.plan.model import load_plan
+    from pytest_delegation.plan.patterns import Tree
+    from pytest_delegation.plan.waves import compute_waves
 
     folder = Path(tempfile.mkdtemp(prefix="imports-bench-"))
     try:

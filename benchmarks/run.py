@@ -381,13 +381,13 @@ def plan_child(folder: Path) -> int:
     """One measurement in this (fresh) interpreter; prints one JSON line."""
     import yaml
 
-    from pytest_delegation.mapping import TestRef
-    from pytest_delegation.mapping import assign
-    from pytest_delegation.patterns import Tree
-    from pytest_delegation.plan import load_plan
-    from pytest_delegation.rules import Context
-    from pytest_delegation.rules import static_findings
-    from pytest_delegation.waves import compute_waves
+    from pytest_delegation.checks.static import Context
+    from pytest_delegation.checks.static import static_findings
+    from pytest_delegation.collect.mapping import TestRef
+    from pytest_delegation.collect.mapping import assign
+    from pytest_delegation.plan.model import load_plan
+    from pytest_delegation.plan.patterns import Tree
+    from pytest_delegation.plan.waves import compute_waves
 
     path = folder / "delegation.yaml"
     raw = json.loads((folder / "refs.json").read_text(encoding="utf-8"))
@@ -591,8 +591,8 @@ def pairwise_file_conflicts(plan: Any, tree: Any) -> list[tuple[str, str, list[s
 
     import pathspec
 
-    from pytest_delegation.patterns import PatternSet
-    from pytest_delegation.patterns import _for_spec
+    from pytest_delegation.plan.patterns import PatternSet
+    from pytest_delegation.plan.patterns import _for_spec
 
     specs: dict[int, Any] = {}
 
@@ -650,10 +650,10 @@ def conflicts_child(folder: Path, algorithm: str) -> int:
     """One measurement in this (fresh) interpreter; prints one JSON line."""
     import hashlib
 
-    from pytest_delegation.patterns import Tree
-    from pytest_delegation.plan import load_plan
-    from pytest_delegation.rules import file_conflicts
-    from pytest_delegation.waves import compute_waves
+    from pytest_delegation.checks.static import file_conflicts
+    from pytest_delegation.plan.model import load_plan
+    from pytest_delegation.plan.patterns import Tree
+    from pytest_delegation.plan.waves import compute_waves
 
     plan = load_plan(folder / "delegation.yaml")
     plan.freeze(compute_waves(plan))

@@ -10,10 +10,10 @@ import pytest
 
 
 if TYPE_CHECKING:
-    from pytest_delegation.findings import Finding
-    from pytest_delegation.plan import Plan
-    from pytest_delegation.results import RunReport
-    from pytest_delegation.results import TaskResult
+    from pytest_delegation.checks.findings import Finding
+    from pytest_delegation.plan.model import Plan
+    from pytest_delegation.report.model import RunReport
+    from pytest_delegation.report.model import TaskResult
 
 
 @pytest.hookspec(firstresult=True)

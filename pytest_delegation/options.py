@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_delegation.errors import did_you_mean
+from pytest_delegation.plan.problems import did_you_mean
 
 
 CHECKS = ("isolation", "order", "boundaries")

@@ -10,8 +10,8 @@ from pytest_delegation import options
 
 
 if TYPE_CHECKING:
-    from pytest_delegation.plan import Plan
-    from pytest_delegation.plan import Task
+    from pytest_delegation.plan.model import Plan
+    from pytest_delegation.plan.model import Task
 
 
 @pytest.hookimpl

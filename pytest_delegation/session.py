@@ -18,38 +18,38 @@ import time
 
 import pytest
 
-from pytest_delegation.boundaries import Execution
-from pytest_delegation.boundaries import boundary_findings
-from pytest_delegation.boundaries import project_files
-from pytest_delegation.errors import did_you_mean
-from pytest_delegation.findings import Finding
-from pytest_delegation.findings import fails
-from pytest_delegation.findings import is_ignored
-from pytest_delegation.findings import parse_ignores
-from pytest_delegation.forkserver import ForkServer
-from pytest_delegation.jsonreport import report_data
-from pytest_delegation.jsonreport import write_atomic
-from pytest_delegation.loading import AUTO
-from pytest_delegation.loading import configured_plan
-from pytest_delegation.loading import finish
-from pytest_delegation.loading import infer_plan
-from pytest_delegation.mapping import Assignment
-from pytest_delegation.mapping import Selectors
-from pytest_delegation.mapping import TestRef
-from pytest_delegation.mapping import assign
-from pytest_delegation.mapping import plan_folder
+from pytest_delegation.checks.boundaries import Execution
+from pytest_delegation.checks.boundaries import boundary_findings
+from pytest_delegation.checks.boundaries import project_files
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.checks.findings import fails
+from pytest_delegation.checks.findings import is_ignored
+from pytest_delegation.checks.findings import parse_ignores
+from pytest_delegation.checks.static import Context
+from pytest_delegation.checks.static import static_findings
+from pytest_delegation.collect.loading import AUTO
+from pytest_delegation.collect.loading import configured_plan
+from pytest_delegation.collect.loading import finish
+from pytest_delegation.collect.loading import infer_plan
+from pytest_delegation.collect.mapping import Assignment
+from pytest_delegation.collect.mapping import Selectors
+from pytest_delegation.collect.mapping import TestRef
+from pytest_delegation.collect.mapping import assign
+from pytest_delegation.collect.mapping import plan_folder
 from pytest_delegation.options import Settings
-from pytest_delegation.patterns import Tree
-from pytest_delegation.plan import Plan
-from pytest_delegation.plan import Task
-from pytest_delegation.results import RunReport
-from pytest_delegation.results import TaskResult
-from pytest_delegation.results import task_status
-from pytest_delegation.results import test_outcome
-from pytest_delegation.rules import Context
-from pytest_delegation.rules import static_findings
-from pytest_delegation.terminal import render
-from pytest_delegation.waves import transitive_dependencies
+from pytest_delegation.plan.graph import transitive_dependencies
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.model import Task
+from pytest_delegation.plan.patterns import Tree
+from pytest_delegation.plan.problems import did_you_mean
+from pytest_delegation.report.data import report_data
+from pytest_delegation.report.files import write_atomic
+from pytest_delegation.report.model import RunReport
+from pytest_delegation.report.model import TaskResult
+from pytest_delegation.report.terminal import render
+from pytest_delegation.run.forkserver import ForkServer
+from pytest_delegation.vocab import fold_outcome
+from pytest_delegation.vocab import task_status
 
 
 plan_key = pytest.StashKey[Plan]()
@@ -111,10 +111,10 @@ class DelegationSession:
     def pytest_collection(self, session: pytest.Session) -> None:
         """Start the server workers fork from (see forkserver.py): it imports pytest and
         the plugins while this process collects."""
-        from pytest_delegation.forkserver import start_server
-        from pytest_delegation.workers import coverage_target
-        from pytest_delegation.workers import worker_argv
-        from pytest_delegation.workers import worker_env
+        from pytest_delegation.run.argv import coverage_target
+        from pytest_delegation.run.argv import worker_argv
+        from pytest_delegation.run.argv import worker_env
+        from pytest_delegation.run.forkserver import start_server
 
         if self.workers == 0 or self.settings.start != "fork":
             return
@@ -200,7 +200,7 @@ class DelegationSession:
 
     def _check_imports(self, plan: Plan, tree: Tree) -> None:
         """Static half of the boundaries: what a task's own files import."""
-        from pytest_delegation.imports import import_findings
+        from pytest_delegation.checks.imports import import_findings
 
         cache_store = getattr(self.config, "cache", None)
         cached = cache_store.get("delegation/imports", {}) if cache_store is not None else {}
@@ -219,10 +219,10 @@ class DelegationSession:
             self.add_finding(finding)
 
     def _check_changes(self, plan: Plan, ref: str) -> None:
-        from pytest_delegation.changes import ChangesError
-        from pytest_delegation.changes import changed_files
-        from pytest_delegation.changes import diff_findings
-        from pytest_delegation.changes import task_commits
+        from pytest_delegation.checks.changes import ChangesError
+        from pytest_delegation.checks.changes import changed_files
+        from pytest_delegation.checks.changes import diff_findings
+        from pytest_delegation.checks.changes import task_commits
 
         try:
             changed = changed_files(self.rootdir, ref)
@@ -319,9 +319,9 @@ class DelegationSession:
             )
         if self.config.option.collectonly:
             return True
-        from pytest_delegation.controller import Controller
-        from pytest_delegation.controller import Settings as RunSettings
-        from pytest_delegation.scheduler import Scheduler
+        from pytest_delegation.run.scheduler import Scheduler
+        from pytest_delegation.run.tasks import Controller
+        from pytest_delegation.run.tasks import Settings as RunSettings
 
         by_task: dict[str, list[pytest.Item]] = {task: [] for task in self.results}
         untagged: list[pytest.Item] = []
@@ -392,8 +392,8 @@ class DelegationSession:
         untagged: list[pytest.Item],
     ) -> None:
         """Replay the suite in other orders; pin every changed outcome to its culprit."""
-        from pytest_delegation.ordercheck import check_order
-        from pytest_delegation.runs import SequenceRunner
+        from pytest_delegation.order.check import check_order
+        from pytest_delegation.run.sequences import SequenceRunner
 
         assert self.plan is not None
         flaky = {t for f in self.findings if f.rule == "flaky" for t in f.extra.get("tests", [])}
@@ -440,14 +440,16 @@ class DelegationSession:
                 self.settings.shuffles,
                 self.seed,
                 say,
+                self.config.rootpath,
             )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        reproduced = sum(1 for f in findings if "reproduce" in f.extra)
         reused = f" ({runner.reused} more answered by an identical run)" * bool(runner.reused)
         self.notes.append(
             f"order check: {runner.sessions} worker runs{reused}, {runner.tests_executed} "
-            f"tests executed, {runner.reproduced} reproduce "
-            f"command{'s' * (runner.reproduced != 1)} run (seed {self.seed})"
+            f"tests executed, {reproduced} reproduce "
+            f"command{'s' * (reproduced != 1)} run (seed {self.seed})"
         )
         for finding in findings:
             self.add_finding(finding)
@@ -520,7 +522,7 @@ class DelegationSession:
                 report.user_properties.append(("delegation_task", task))
         result = self.results.get(task) if task else None
         tests = result.tests if result is not None else self.untagged
-        outcome = test_outcome(
+        outcome = fold_outcome(
             tests.get(nodeid), report.when, report.outcome, hasattr(report, "wasxfail")
         )
         if outcome is not None:
@@ -606,11 +608,11 @@ class DelegationSession:
             if kind == "json":
                 text = json.dumps(data, indent=2, default=str) + "\n"
             elif kind == "markdown":
-                from pytest_delegation.markdown import render_markdown
+                from pytest_delegation.report.markdown import render_markdown
 
                 text = render_markdown(data)
             else:
-                from pytest_delegation.htmlreport import render_html
+                from pytest_delegation.report.html.page import render_html
 
                 text = render_html(data)
             write_atomic(path, text)

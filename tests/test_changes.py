@@ -8,14 +8,14 @@ import subprocess
 
 import pytest
 
-from pytest_delegation.changes import ChangesError
-from pytest_delegation.changes import TaskCommit
-from pytest_delegation.changes import changed_files
-from pytest_delegation.changes import diff_findings
-from pytest_delegation.changes import task_commits
-from pytest_delegation.findings import Finding
-from pytest_delegation.plan import Plan
-from pytest_delegation.plan import Task
+from pytest_delegation.checks.changes import ChangesError
+from pytest_delegation.checks.changes import TaskCommit
+from pytest_delegation.checks.changes import changed_files
+from pytest_delegation.checks.changes import diff_findings
+from pytest_delegation.checks.changes import task_commits
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.model import Task
 
 
 class Repo:

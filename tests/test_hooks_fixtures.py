@@ -57,7 +57,7 @@ def test_delegation_plan_without_a_plan_file(pytester: pytest.Pytester) -> None:
 def test_conftest_supplies_the_plan(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
-        from pytest_delegation.plan import plan_from_dict
+        from pytest_delegation.plan.model import plan_from_dict
 
         def pytest_delegation_load_plan(config, path):
             return plan_from_dict(
@@ -89,7 +89,7 @@ def test_conftest_supplies_the_plan(pytester: pytest.Pytester) -> None:
 def test_supplied_plan_is_validated(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
-        from pytest_delegation.plan import plan_from_dict
+        from pytest_delegation.plan.model import plan_from_dict
 
         def pytest_delegation_load_plan(config, path):
             return plan_from_dict({"tasks": {"a": {"depends_on": ["b"], "rol": "x"}}}, path)
@@ -110,7 +110,7 @@ def test_load_plan_hook_returning_garbage(pytester: pytest.Pytester) -> None:
 def test_conftest_amends_the_plan(shop: pytest.Pytester) -> None:
     shop.makeconftest(
         """
-        from pytest_delegation.plan import Task
+        from pytest_delegation.plan.model import Task
 
         def pytest_delegation_modify_plan(config, plan):
             plan.add_task(Task(id="security", role="security", depends_on=("review",)))

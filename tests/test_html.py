@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from pytest_delegation.htmlreport import _lanes
-from pytest_delegation.htmlreport import render_html
+from pytest_delegation.report.html.page import _lanes
+from pytest_delegation.report.html.page import render_html
 
 
 if TYPE_CHECKING:

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from pytest_delegation.findings import Finding
-from pytest_delegation.imports import import_findings
-from pytest_delegation.patterns import Tree
-from pytest_delegation.plan import Plan
-from pytest_delegation.plan import plan_from_dict
-from pytest_delegation.waves import compute_waves
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.checks.imports import import_findings
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.model import plan_from_dict
+from pytest_delegation.plan.patterns import Tree
+from pytest_delegation.plan.waves import compute_waves
 
 
 SHOP_TASKS: dict[str, Any] = {

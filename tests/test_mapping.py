@@ -13,16 +13,16 @@ from hypothesis import settings
 from hypothesis import strategies as st
 import pathspec
 
-from pytest_delegation.mapping import Selectors
-from pytest_delegation.mapping import TestRef
-from pytest_delegation.mapping import assign
-from pytest_delegation.mapping import plan_folder
-from pytest_delegation.patterns import _for_spec
-from pytest_delegation.patterns import relative_to
-from pytest_delegation.plan import Plan
-from pytest_delegation.plan import Task
-from pytest_delegation.plan import plan_from_dict
-from pytest_delegation.waves import compute_waves
+from pytest_delegation.collect.mapping import Selectors
+from pytest_delegation.collect.mapping import TestRef
+from pytest_delegation.collect.mapping import assign
+from pytest_delegation.collect.mapping import plan_folder
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.model import Task
+from pytest_delegation.plan.model import plan_from_dict
+from pytest_delegation.plan.patterns import _for_spec
+from pytest_delegation.plan.patterns import relative_to
+from pytest_delegation.plan.waves import compute_waves
 
 
 def make_plan(tasks: dict[str, Any], path: Path = Path("/project/delegation.yaml")) -> Plan:

@@ -6,17 +6,17 @@ from collections.abc import Callable
 import math
 from pathlib import Path
 
-from pytest_delegation.ordercheck import _findings
-from pytest_delegation.ordercheck import changer_first
-from pytest_delegation.ordering import Suspect
-from pytest_delegation.ordering import Verdict
-from pytest_delegation.ordering import investigate
-from pytest_delegation.ordering import orders
-from pytest_delegation.ordering import suspects
-from pytest_delegation.plan import plan_from_dict
-from pytest_delegation.runs import Client
-from pytest_delegation.runs import Request
-from pytest_delegation.runs import Run
+from pytest_delegation.order.check import changer_first
+from pytest_delegation.order.findings import order_findings
+from pytest_delegation.order.protocol import Client
+from pytest_delegation.order.protocol import Request
+from pytest_delegation.order.protocol import Run
+from pytest_delegation.order.search import Suspect
+from pytest_delegation.order.search import Verdict
+from pytest_delegation.order.search import investigate
+from pytest_delegation.order.search import orders
+from pytest_delegation.order.search import suspects
+from pytest_delegation.plan.model import plan_from_dict
 
 
 Suite = Callable[[tuple[str, ...]], dict[str, str]]
@@ -188,5 +188,5 @@ def test_an_unconfirmed_change_from_a_sticky_run_is_dropped_not_flaky() -> None:
     kept = Suspect("v", "victim", "round 1", ("p",), kept=True)
     plain = Suspect("w", "victim", "reverse", ("p",))
     verdicts = [Verdict("v", "victim", "round 1"), Verdict("w", "victim", "reverse")]
-    findings = _findings(plan, {"v": "a", "w": "a"}, [kept, plain], verdicts, None, 1)  # type: ignore[arg-type]
+    findings = order_findings(plan, {"v": "a", "w": "a"}, [kept, plain], verdicts)
     assert [(f.rule, f.test) for f in findings] == [("flaky", "w")]

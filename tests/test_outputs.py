@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pytest_delegation.markdown import LIMIT
-from pytest_delegation.markdown import render_markdown
+from pytest_delegation.report.markdown import LIMIT
+from pytest_delegation.report.markdown import render_markdown
 
 
 def test_markdown_report(shop: pytest.Pytester) -> None:

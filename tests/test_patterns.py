@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 import pathspec
 import pytest
 
-from pytest_delegation import patterns
-from pytest_delegation.patterns import PatternIndex
-from pytest_delegation.patterns import PatternSet
-from pytest_delegation.patterns import Reach
-from pytest_delegation.patterns import Tree
-from pytest_delegation.patterns import literal
-from pytest_delegation.patterns import pattern_problem
-from pytest_delegation.patterns import relative_to
-from pytest_delegation.patterns import walk
+from pytest_delegation.plan import patterns
+from pytest_delegation.plan.patterns import PatternIndex
+from pytest_delegation.plan.patterns import PatternSet
+from pytest_delegation.plan.patterns import Reach
+from pytest_delegation.plan.patterns import Tree
+from pytest_delegation.plan.patterns import literal
+from pytest_delegation.plan.patterns import pattern_problem
+from pytest_delegation.plan.patterns import relative_to
+from pytest_delegation.plan.patterns import walk
 
 
 PATHS = [

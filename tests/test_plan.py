@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_delegation import source
-from pytest_delegation.errors import PlanError
-from pytest_delegation.errors import PlanProblem
-from pytest_delegation.errors import did_you_mean
-from pytest_delegation.plan import DEFAULT_MAX_PARALLEL
-from pytest_delegation.plan import Plan
-from pytest_delegation.plan import Task
-from pytest_delegation.plan import load_plan
-from pytest_delegation.plan import plan_from_dict
-from pytest_delegation.waves import compute_waves
+from pytest_delegation.plan import positions as source
+from pytest_delegation.plan.model import DEFAULT_MAX_PARALLEL
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.model import Task
+from pytest_delegation.plan.model import load_plan
+from pytest_delegation.plan.model import plan_from_dict
+from pytest_delegation.plan.problems import PlanError
+from pytest_delegation.plan.problems import PlanProblem
+from pytest_delegation.plan.problems import did_you_mean
+from pytest_delegation.plan.waves import compute_waves
 
 
 SPEC_EXAMPLE = """\

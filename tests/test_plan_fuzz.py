@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 import pytest
 import yaml
 
-from pytest_delegation import source
-from pytest_delegation.errors import PlanError
-from pytest_delegation.plan import PLAN_KEYS
-from pytest_delegation.plan import TASK_KEYS
-from pytest_delegation.plan import Plan
-from pytest_delegation.plan import load_plan
-from pytest_delegation.plan import plan_from_dict
-from pytest_delegation.waves import compute_waves
+from pytest_delegation.plan import positions as source
+from pytest_delegation.plan.model import PLAN_KEYS
+from pytest_delegation.plan.model import TASK_KEYS
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.model import load_plan
+from pytest_delegation.plan.model import plan_from_dict
+from pytest_delegation.plan.problems import PlanError
+from pytest_delegation.plan.waves import compute_waves
 
 
 FUZZ = settings(
@@ -390,7 +390,7 @@ def test_random_graphs(
 
 
 # -- (c) libyaml reads what PyYAML reads -------------------------------------------------------
-# pytest_delegation.source lets libyaml read a plan, outside a few features, and PyYAML
+# pytest_delegation.plan.positions lets libyaml read a plan, outside a few features, and PyYAML
 # word every problem: the plan, its lines and its problems must not depend on the loader
 
 

@@ -15,32 +15,32 @@ from hypothesis import strategies as st
 import pathspec
 import pytest
 
-from pytest_delegation.findings import ERROR
-from pytest_delegation.findings import RULES
-from pytest_delegation.findings import WARNING
-from pytest_delegation.findings import Finding
-from pytest_delegation.findings import fails
-from pytest_delegation.findings import is_ignored
-from pytest_delegation.findings import parse_ignores
-from pytest_delegation.mapping import TestRef
-from pytest_delegation.mapping import assign
-from pytest_delegation.patterns import PatternSet
-from pytest_delegation.patterns import Tree
-from pytest_delegation.patterns import _for_spec
-from pytest_delegation.patterns import pattern_problem
-from pytest_delegation.plan import Plan
-from pytest_delegation.plan import Task
-from pytest_delegation.plan import load_plan
-from pytest_delegation.plan import plan_from_dict
-from pytest_delegation.rules import Context
-from pytest_delegation.rules import file_conflicts
-from pytest_delegation.rules import resource_conflicts
-from pytest_delegation.rules import static_findings
-from pytest_delegation.rules import test_findings as findings_for_tests
-from pytest_delegation.rules import unverified_tasks
-from pytest_delegation.rules import verification_before_implementation
-from pytest_delegation.rules import wave_overload
-from pytest_delegation.waves import compute_waves
+from pytest_delegation.checks.findings import ERROR
+from pytest_delegation.checks.findings import RULES
+from pytest_delegation.checks.findings import WARNING
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.checks.findings import fails
+from pytest_delegation.checks.findings import is_ignored
+from pytest_delegation.checks.findings import parse_ignores
+from pytest_delegation.checks.static import Context
+from pytest_delegation.checks.static import file_conflicts
+from pytest_delegation.checks.static import resource_conflicts
+from pytest_delegation.checks.static import static_findings
+from pytest_delegation.checks.static import test_findings as findings_for_tests
+from pytest_delegation.checks.static import unverified_tasks
+from pytest_delegation.checks.static import verification_before_implementation
+from pytest_delegation.checks.static import wave_overload
+from pytest_delegation.collect.mapping import TestRef
+from pytest_delegation.collect.mapping import assign
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.model import Task
+from pytest_delegation.plan.model import load_plan
+from pytest_delegation.plan.model import plan_from_dict
+from pytest_delegation.plan.patterns import PatternSet
+from pytest_delegation.plan.patterns import Tree
+from pytest_delegation.plan.patterns import _for_spec
+from pytest_delegation.plan.patterns import pattern_problem
+from pytest_delegation.plan.waves import compute_waves
 
 
 def yaml_plan(tmp_path: Path, text: str) -> Plan:

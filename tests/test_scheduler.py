@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_delegation.plan import plan_from_dict
-from pytest_delegation.scheduler import Scheduler
-from pytest_delegation.waves import compute_waves
+from pytest_delegation.plan.model import plan_from_dict
+from pytest_delegation.plan.waves import compute_waves
+from pytest_delegation.run.scheduler import Scheduler
 
 
 def make(tasks: dict[str, list[str]], **kwargs: object) -> Scheduler:

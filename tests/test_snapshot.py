@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pytest_delegation.child import Keeper
-from pytest_delegation.child import diff_state
-from pytest_delegation.child import state
+from pytest_delegation.worker.keeper import Keeper
+from pytest_delegation.worker.snapshot import diff_state
+from pytest_delegation.worker.snapshot import state
 
 
 @pytest.fixture

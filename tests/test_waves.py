@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from pytest_delegation.errors import PlanError
-from pytest_delegation.plan import Plan
-from pytest_delegation.plan import Task
-from pytest_delegation.waves import compute_waves
-from pytest_delegation.waves import find_cycles
-from pytest_delegation.waves import graph_problems
-from pytest_delegation.waves import transitive_dependencies
+from pytest_delegation.plan.graph import find_cycles
+from pytest_delegation.plan.graph import graph_problems
+from pytest_delegation.plan.graph import transitive_dependencies
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.model import Task
+from pytest_delegation.plan.problems import PlanError
+from pytest_delegation.plan.waves import compute_waves
 
 
 def make_plan(*tasks: Task) -> Plan:

@@ -67,7 +67,7 @@ def test_a_worker_collects_only_its_task_files(pytester: pytest.Pytester) -> Non
     pytester.makefile(".yaml", delegation=TWO_TASKS)
     log = (
         "import os, sys\n"
-        "who = os.environ['PYTEST_DELEGATION_TASK'] if 'pytest_delegation.child' in sys.modules"
+        "who = os.environ['PYTEST_DELEGATION_TASK'] if 'pytest_delegation.worker.plugin' in sys.modules"
         " else 'controller'\n"
         "with open('imports.txt', 'a') as f:\n"
         "    f.write(f'{{__name__}} {{who}}\\n')\n"
@@ -347,7 +347,7 @@ def test_workers_fork_from_a_server_or_spawn(pytester: pytest.Pytester, start: s
     parents = {int(pid) for pid, _ in lines}
     if start == "fork":
         assert len(parents) == 1  # one server for the session
-        assert all("pytest_delegation/forkserver.py" in cmd for _, cmd in lines)
+        assert all("pytest_delegation/run/forkserver.py" in cmd for _, cmd in lines)
         assert not _alive(parents.pop()), "the fork server outlived the session"
     else:
         assert not any("forkserver" in cmd for _, cmd in lines)

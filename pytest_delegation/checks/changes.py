@@ -15,12 +15,12 @@ from pathlib import Path
 import re
 import subprocess
 
-from pytest_delegation.errors import did_you_mean
-from pytest_delegation.findings import Finding
-from pytest_delegation.patterns import PatternIndex
-from pytest_delegation.patterns import PatternSet
-from pytest_delegation.patterns import relative_to
-from pytest_delegation.plan import Plan
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.patterns import PatternIndex
+from pytest_delegation.plan.patterns import PatternSet
+from pytest_delegation.plan.patterns import relative_to
+from pytest_delegation.plan.problems import did_you_mean
 
 
 TRAILER = "Delegation-Task"

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from dataclasses import field
 import random
 
-from pytest_delegation.runs import Client
-from pytest_delegation.runs import Request
-from pytest_delegation.runs import Run
+from pytest_delegation.order.protocol import Client
+from pytest_delegation.order.protocol import Request
+from pytest_delegation.order.protocol import Run
 
 
 FAILING = frozenset({"failed", "error"})

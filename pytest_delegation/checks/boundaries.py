@@ -11,11 +11,10 @@ from collections.abc import Collection
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pytest_delegation.findings import Finding
-from pytest_delegation.patterns import PatternSet
-from pytest_delegation.patterns import relative_to
-from pytest_delegation.plan import Plan
-from pytest_delegation.waves import transitive_dependencies
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.plan.graph import transitive_dependencies
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.ownership import Owners
 
 
 @dataclass(frozen=True)
@@ -43,25 +42,6 @@ def project_files(
 def _in_environment(path: str) -> bool:
     parts = path.split("/")
     return any(p in (".venv", "venv", ".tox", ".nox", "site-packages") for p in parts)
-
-
-class Owners:
-    """Which tasks own a file, and whether the plan shares it."""
-
-    def __init__(self, plan: Plan, plan_dir: str) -> None:
-        self.plan = plan
-        self.plan_dir = plan_dir
-        self.shared = PatternSet(plan.shared)
-        self.sets = {task_id: PatternSet(task.files) for task_id, task in plan.tasks.items()}
-
-    def of(self, path: str) -> tuple[bool, list[str]] | None:
-        """(shared?, owners) for a rootdir-relative path, None outside the plan's folder."""
-        rel = relative_to(path, self.plan_dir)
-        if rel is None:
-            return None
-        if self.shared.matches(rel):
-            return True, []
-        return False, [t for t, patterns in self.sets.items() if patterns.matches(rel)]
 
 
 def boundary_findings(

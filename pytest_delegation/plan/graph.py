@@ -1,46 +1,21 @@
-"""Waves: the layers of the task graph. A task runs one wave after its latest dependency."""
+"""The task graph: unknown dependencies, cycles, topological order, transitive dependencies.
+
+It knows tasks only as a mapping of ids to objects with ``depends_on``: the plan model
+imports it to report graph problems with every other problem, never the other way.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from pytest_delegation.errors import PlanError
-from pytest_delegation.errors import PlanProblem
-from pytest_delegation.errors import did_you_mean
-from pytest_delegation.plan import Plan
-from pytest_delegation.plan import Task
+from pytest_delegation.plan.problems import PlanProblem
+from pytest_delegation.plan.problems import did_you_mean
 
 
-def compute_waves(plan: Plan) -> tuple[tuple[str, ...], ...]:
-    """Return the waves (sorted task ids each); raise PlanError on unknown ids or cycles."""
-    source = plan.path.name
-    problems = graph_problems(plan.tasks, source)
-    if problems:
-        raise PlanError(problems)
-    number: dict[str, int] = {}
-    for task_id in _topological(plan.tasks):
-        task = plan.tasks[task_id]
-        earliest = 1 + max((number[dep] for dep in task.depends_on), default=0)
-        if task.wave is not None and task.wave < earliest:
-            problems.append(
-                PlanProblem(
-                    source,
-                    task.positions.get("wave", task.line),
-                    f"task '{task_id}' asks for wave {task.wave}, but its dependencies put it "
-                    f"in wave {earliest} at the earliest; remove 'wave:' or make it "
-                    f">= {earliest}",
-                )
-            )
-        number[task_id] = max(earliest, task.wave or 0)
-    if problems:
-        raise PlanError(problems)
-    count = max(number.values(), default=0)
-    layers: list[list[str]] = [[] for _ in range(count)]
-    for task_id, wave in number.items():
-        layers[wave - 1].append(task_id)
-    # an explicit `wave:` can leave a layer empty; keep numbering dense
-    return tuple(tuple(sorted(layer)) for layer in layers if layer)
+if TYPE_CHECKING:
+    from pytest_delegation.plan.model import Task
 
 
 def graph_problems(
@@ -154,7 +129,7 @@ def _components(graph: Mapping[str, list[str]]) -> list[list[str]]:
     return result
 
 
-def _topological(tasks: Mapping[str, Task]) -> list[str]:
+def topological(tasks: Mapping[str, Task]) -> list[str]:
     """Kahn's order; only called once the graph is known to be acyclic."""
     pending = {t: sum(1 for d in task.depends_on if d in tasks) for t, task in tasks.items()}
     dependents: dict[str, list[str]] = {t: [] for t in tasks}

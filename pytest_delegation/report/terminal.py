@@ -13,11 +13,11 @@ import textwrap
 
 import pytest
 
-from pytest_delegation.findings import ERROR
-from pytest_delegation.findings import WARNING
-from pytest_delegation.findings import Finding
-from pytest_delegation.results import RunReport
-from pytest_delegation.results import TaskResult
+from pytest_delegation.checks.findings import ERROR
+from pytest_delegation.checks.findings import WARNING
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.report.model import RunReport
+from pytest_delegation.report.model import TaskResult
 
 
 WIDTH = 80

@@ -12,11 +12,11 @@ from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 
-from pytest_delegation.patterns import PatternIndex
-from pytest_delegation.patterns import PatternSet
-from pytest_delegation.patterns import literal
-from pytest_delegation.patterns import relative_to
-from pytest_delegation.plan import Plan
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.patterns import PatternIndex
+from pytest_delegation.plan.patterns import PatternSet
+from pytest_delegation.plan.patterns import literal
+from pytest_delegation.plan.patterns import relative_to
 
 
 @dataclass(frozen=True)

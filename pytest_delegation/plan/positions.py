@@ -28,7 +28,7 @@ from typing import cast
 
 import yaml
 
-from pytest_delegation.errors import PlanProblem
+from pytest_delegation.plan.problems import PlanProblem
 
 
 MAX_NODES = 200_000

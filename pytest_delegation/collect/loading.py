@@ -8,13 +8,13 @@ import re
 
 import pytest
 
-from pytest_delegation.errors import PlanError
 from pytest_delegation.options import Settings
 from pytest_delegation.options import plan_path
-from pytest_delegation.plan import Plan
-from pytest_delegation.plan import Task
-from pytest_delegation.plan import load_plan
-from pytest_delegation.waves import compute_waves
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.model import Task
+from pytest_delegation.plan.model import load_plan
+from pytest_delegation.plan.problems import PlanError
+from pytest_delegation.plan.waves import compute_waves
 
 
 AUTO = "auto"

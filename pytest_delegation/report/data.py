@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-import tempfile
 from typing import Any
 
-from pytest_delegation.results import RunReport
+from pytest_delegation.report.model import RunReport
 
 
 def report_data(report: RunReport) -> dict[str, Any]:
@@ -55,26 +52,3 @@ def report_data(report: RunReport) -> dict[str, Any]:
         "summary": {**report.summary(), "verdict": "failed" if report.failed else "ok"},
     }
     return data
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a complete file or leave the old one: readers never see half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide a CI artifact
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -25,21 +25,21 @@ import warnings
 
 import pytest
 
-from pytest_delegation.boundaries import Execution
-from pytest_delegation.findings import Finding
-from pytest_delegation.forkserver import ForkServer
-from pytest_delegation.replay import Location
-from pytest_delegation.replay import from_worker
-from pytest_delegation.replay import replay_test
-from pytest_delegation.replay import synthetic
-from pytest_delegation.results import TaskResult
-from pytest_delegation.results import task_status
-from pytest_delegation.results import test_outcome
-from pytest_delegation.scheduler import Scheduler
-from pytest_delegation.workers import Worker
-from pytest_delegation.workers import coverage_target
-from pytest_delegation.workers import describe_exit
-from pytest_delegation.workers import worker_argv
+from pytest_delegation.checks.boundaries import Execution
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.report.model import TaskResult
+from pytest_delegation.run.argv import coverage_target
+from pytest_delegation.run.argv import worker_argv
+from pytest_delegation.run.forkserver import ForkServer
+from pytest_delegation.run.process import Worker
+from pytest_delegation.run.process import describe_exit
+from pytest_delegation.run.replay import Location
+from pytest_delegation.run.replay import from_worker
+from pytest_delegation.run.replay import replay_test
+from pytest_delegation.run.replay import synthetic
+from pytest_delegation.run.scheduler import Scheduler
+from pytest_delegation.vocab import fold_outcome
+from pytest_delegation.vocab import task_status
 
 
 UNTAGGED = "(untagged)"
@@ -268,7 +268,7 @@ class Controller:
     ) -> None:
         outcome: str | None = None
         for report in reports:
-            outcome = test_outcome(
+            outcome = fold_outcome(
                 outcome, report.when, report.outcome, hasattr(report, "wasxfail")
             )
         outcome = outcome or "error"

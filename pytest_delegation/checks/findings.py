@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
-from pytest_delegation.errors import did_you_mean
+from pytest_delegation.plan.problems import did_you_mean
 
 
 ERROR = "error"

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pytest_delegation.plan import Plan
+from pytest_delegation.plan.model import Plan
 
 
 PASSED = "passed"

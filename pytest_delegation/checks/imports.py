@@ -39,12 +39,12 @@ import re
 from typing import Any
 from typing import NamedTuple
 
-from pytest_delegation.findings import Finding
-from pytest_delegation.patterns import PatternIndex
-from pytest_delegation.patterns import PatternSet
-from pytest_delegation.patterns import Tree
-from pytest_delegation.plan import Plan
-from pytest_delegation.waves import transitive_dependencies
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.plan.graph import transitive_dependencies
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.patterns import PatternIndex
+from pytest_delegation.plan.patterns import PatternSet
+from pytest_delegation.plan.patterns import Tree
 
 
 DEFAULT_ROOTS = ("", "src")

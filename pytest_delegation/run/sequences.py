@@ -8,61 +8,24 @@ bisections share the worker pool and run in parallel.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from collections.abc import Sequence
-from dataclasses import dataclass
-from dataclasses import field
 from dataclasses import replace
 from pathlib import Path
 import selectors
 import shutil
 from typing import Any
-from typing import TypeVar
 
 import pytest
 
-from pytest_delegation.forkserver import ForkServer
-from pytest_delegation.results import test_outcome
-from pytest_delegation.workers import Worker
-from pytest_delegation.workers import worker_argv
-
-
-T = TypeVar("T")
-
-
-SMALL_RUN = 16  # runs this short record state changes around every test: it costs little
-
-
-@dataclass(frozen=True)
-class Request:
-    ids: tuple[str, ...]
-    snapshot: bool | tuple[str, ...] = False  # record state changes around these tests
-    label: str = "bisect"  # what the run is for, in the report's timeline
-    fresh: bool = False  # never answer from an earlier run of the same ids (confirmations)
-    # keep what these tests change in place for every later test (see child.Keeper)
-    sticky: tuple[str, ...] = ()
-
-    def watched(self) -> frozenset[str]:
-        if self.snapshot is True or len(self.ids) <= SMALL_RUN:
-            return frozenset(self.ids)
-        return frozenset(self.snapshot or ()) | frozenset(self.sticky)
-
-
-@dataclass
-class Run:
-    ids: tuple[str, ...]
-    outcomes: dict[str, str] = field(default_factory=dict)
-    states: dict[str, list[str]] = field(default_factory=dict)
-    crashed: bool = False
-    current: str | None = None  # the test running when the worker ended, if any
-    watched: frozenset[str] = frozenset()  # the tests whose state changes were recorded
-    reused: bool = False  # answered by an earlier run of the same ids: no worker started
-    sticky: tuple[str, ...] = ()  # the tests whose changes were kept for the whole run
-
-
-# A client yields one Request and receives its Run, or yields a tuple of Requests that
-# need nothing from each other and receives their Runs, in order, run side by side.
-Client = Generator[Request | tuple[Request, ...], Any, T]
+from pytest_delegation.order.protocol import Client
+from pytest_delegation.order.protocol import Request
+from pytest_delegation.order.protocol import Run
+from pytest_delegation.order.protocol import T
+from pytest_delegation.order.protocol import once
+from pytest_delegation.run.argv import worker_argv
+from pytest_delegation.run.forkserver import ForkServer
+from pytest_delegation.run.process import Worker
+from pytest_delegation.vocab import fold_outcome
 
 
 class SequenceRunner:
@@ -89,7 +52,6 @@ class SequenceRunner:
         self.sessions = 0
         self.tests_executed = 0
         self.reused = 0  # requests answered by an earlier run of the same ids
-        self.reproduced = 0  # reproduce commands run once, as pytest sessions of their own
         # Outcomes of the same ids in the same order repeat (a flaky test is confirmed
         # with fresh runs), so one investigation's runs serve every later one.
         self.memo: dict[tuple[tuple[str, ...], tuple[str, ...]], Run] = {}  # ids, sticky
@@ -233,18 +195,13 @@ class SequenceRunner:
             shutil.rmtree(self.workdir / f"{name}{suffix}", ignore_errors=True)
 
 
-def once(request: Request) -> Client[Run]:
-    run: Run = yield request
-    return run
-
-
 def _fold(run: Run, event: dict[str, Any]) -> None:
     kind = event.get("event")
     if kind == "logstart":
         run.current = str(event["nodeid"])
     elif kind == "outcome":
         nodeid = str(event["nodeid"])
-        folded = test_outcome(
+        folded = fold_outcome(
             run.outcomes.get(nodeid), event["when"], event["outcome"], bool(event["wasxfail"])
         )
         if folded is not None:

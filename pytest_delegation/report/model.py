@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
-from pytest_delegation.findings import ERROR
-from pytest_delegation.findings import WARNING
-from pytest_delegation.findings import Finding
-from pytest_delegation.plan import Plan
-
-
-# worst first: a task's status follows its worst test
-FAILING = ("failed", "error", "xpassed-strict")
-TASK_STATUSES = ("passed", "failed", "blocked", "error", "skipped", "flaky", "not-run")
-
-
-def test_outcome(previous: str | None, when: str, outcome: str, wasxfail: bool) -> str | None:
-    """Fold one phase report (setup/call/teardown) into a test's outcome."""
-    if when == "call":
-        if outcome == "failed":
-            return "failed"
-        if outcome == "skipped":
-            return "xfailed" if wasxfail else "skipped"
-        return "xpassed" if wasxfail else "passed"
-    if outcome == "failed":
-        return previous if previous == "failed" else "error"
-    if outcome == "skipped" and when == "setup":
-        return "xfailed" if wasxfail else "skipped"
-    return previous
-
-
-def task_status(outcomes: Iterable[str]) -> str:
-    seen = set(outcomes)
-    if not seen:
-        return "not-run"
-    if seen & {"failed", "error"}:
-        return "failed"
-    if seen <= {"skipped"}:
-        return "skipped"
-    return "passed"
+from pytest_delegation.checks.findings import ERROR
+from pytest_delegation.checks.findings import WARNING
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.plan.model import Plan
 
 
 @dataclass

@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from dataclasses import replace
 from itertools import combinations
 
-from pytest_delegation.findings import WARNING
-from pytest_delegation.findings import Finding
-from pytest_delegation.mapping import Assignment
-from pytest_delegation.mapping import TestRef
-from pytest_delegation.patterns import PatternIndex
-from pytest_delegation.patterns import PatternSet
-from pytest_delegation.patterns import Tree
-from pytest_delegation.plan import Plan
-from pytest_delegation.waves import transitive_dependencies
+from pytest_delegation.checks.findings import WARNING
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.collect.mapping import Assignment
+from pytest_delegation.collect.mapping import TestRef
+from pytest_delegation.plan.graph import transitive_dependencies
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.patterns import PatternIndex
+from pytest_delegation.plan.patterns import PatternSet
+from pytest_delegation.plan.patterns import Tree
 
 
 @dataclass(frozen=True)

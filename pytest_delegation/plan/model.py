@@ -14,16 +14,17 @@ from pathlib import Path
 import re
 from typing import Any
 
-from pytest_delegation.errors import PlanError
-from pytest_delegation.errors import PlanProblem
-from pytest_delegation.errors import did_you_mean
-from pytest_delegation.source import Map
-from pytest_delegation.source import Node
-from pytest_delegation.source import Scalar
-from pytest_delegation.source import Seq
-from pytest_delegation.source import from_python
-from pytest_delegation.source import read_yaml
-from pytest_delegation.source import type_name
+from pytest_delegation.plan.graph import graph_problems
+from pytest_delegation.plan.positions import Map
+from pytest_delegation.plan.positions import Node
+from pytest_delegation.plan.positions import Scalar
+from pytest_delegation.plan.positions import Seq
+from pytest_delegation.plan.positions import from_python
+from pytest_delegation.plan.positions import read_yaml
+from pytest_delegation.plan.positions import type_name
+from pytest_delegation.plan.problems import PlanError
+from pytest_delegation.plan.problems import PlanProblem
+from pytest_delegation.plan.problems import did_you_mean
 
 
 DEFAULT_MAX_PARALLEL = 4
@@ -168,8 +169,6 @@ def build_plan(tree: Node, path: Path, problems: list[PlanProblem]) -> Plan:
     if builder.problems:
         # the run stops here, so list the graph problems (unknown dependency, cycle) too:
         # a user should see every problem at once, not one kind per run
-        from pytest_delegation.waves import graph_problems
-
         builder.problems.extend(graph_problems(plan.tasks, path.name, known=builder.task_ids))
         raise PlanError(builder.problems)
     return plan
@@ -259,7 +258,7 @@ class _Builder:
         return result
 
     def patterns(self, node: Node, name: str) -> tuple[str, ...]:
-        from pytest_delegation.patterns import pattern_problem
+        from pytest_delegation.plan.patterns import pattern_problem
 
         result = []
         for pattern, line in self.strings(node, name):

@@ -1,0 +1,1 @@
+"""The checks: pure rules that turn a plan, a collection and measurements into findings."""

@@ -1,0 +1,1 @@
+"""The order check: which orders to run, pinning a changed outcome, proving it."""

@@ -1,0 +1,118 @@
+"""The order check's verdicts as findings: who depends on whom, the fix, the command.
+
+A change that a plain run did not confirm is `flaky`; a change seen only in a run that
+kept the pollution in place (an artificial run) is dropped, never reported as flaky.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.order.reproduce import reproduce_command
+from pytest_delegation.order.search import Suspect
+from pytest_delegation.order.search import Verdict
+from pytest_delegation.plan.graph import transitive_dependencies
+from pytest_delegation.plan.model import Plan
+
+
+def order_findings(
+    plan: Plan,
+    task_of: Mapping[str, str],
+    found: Sequence[Suspect],
+    verdicts: Sequence[Verdict],
+) -> list[Finding]:
+    findings = []
+    same_wave: dict[int, list[Verdict]] = {}
+    for suspect, verdict in zip(found, verdicts, strict=True):
+        task = task_of.get(verdict.test)
+        if not verdict.confirmed and suspect.kept:
+            continue  # a change seen only with the pollution kept in place, never plainly
+        if not verdict.confirmed:
+            findings.append(
+                Finding(
+                    "flaky",
+                    f"{verdict.test} changed outcome in the {suspect.order} order, but not "
+                    "when that order ran again: flaky, not an ordering dependency",
+                    fix="make the test deterministic",
+                    task=task,
+                    test=verdict.test,
+                )
+            )
+            continue
+        findings.append(_dependency(plan, task_of, verdict))
+        culprit_task = task_of.get(verdict.culprits[0]) if verdict.culprits else None
+        if task and culprit_task and culprit_task != task:
+            wave = plan.wave_of(task)
+            if wave == plan.wave_of(culprit_task):
+                same_wave.setdefault(wave, []).append(verdict)
+    for wave, items in sorted(same_wave.items()):
+        pairs = sorted({f"{task_of[v.culprits[0]]} -> {task_of[v.test]}" for v in items})
+        findings.append(
+            Finding(
+                "wave-order-dependency",
+                f"the outcome of wave {wave} depends on the order of its tasks: "
+                + ", ".join(pairs),
+                fix="make the tasks independent (see the hidden-ordering-dependency "
+                "findings), or chain them with depends_on so they run in different waves",
+                task=task_of[items[0].test],
+                other_task=task_of[items[0].culprits[0]],
+                extra={"wave": wave, "pairs": pairs},
+            )
+        )
+    return findings
+
+
+def _dependency(plan: Plan, task_of: Mapping[str, str], verdict: Verdict) -> Finding:
+    task = task_of.get(verdict.test)
+    culprits = verdict.culprits
+    culprit_task = task_of.get(culprits[0]) if culprits else None
+    declared = bool(
+        task and culprit_task and culprit_task in transitive_dependencies(plan.tasks, task)
+    )
+    if verdict.kind == "victim":
+        order = (*culprits, verdict.test) if culprits else (verdict.test,)
+    else:
+        order = (verdict.test,)  # a brittle test fails on its own
+    command = reproduce_command(order)
+    named = " and ".join(culprits) if culprits else "a test that ran before it (not pinned)"
+    if verdict.kind == "victim":
+        message = f"{verdict.test} fails after {named} ran before it; it passes alone"
+    else:
+        message = f"{verdict.test} passes only after {named} ran before it; it fails alone"
+    where = f" (found in the {verdict.order} order)"
+    leaked = f"; shared state it changed: {', '.join(verdict.state[:4])}" if verdict.state else ""
+    if verdict.kind == "victim":
+        fix = "make the culprit restore what it changes (a fixture with teardown, monkeypatch)"
+        fix += leaked + ", or isolate the victim from that state"
+        if verdict.cleaner:
+            fix += f"; {verdict.cleaner} undoes it: do in the culprit's teardown what it does"
+    else:
+        fix = "make the test set up what it needs itself (a fixture)" + leaked
+        if culprit_task and task and culprit_task != task and not declared:
+            fix += f", or declare the dependency: depends_on: [{culprit_task}]"
+    extra: dict[str, object] = {
+        "kind": verdict.kind,
+        "declared_dependency": declared,
+        "bisect_runs": verdict.bisect_runs,
+        "reproduce": command,
+        "order": verdict.order,
+    }
+    if culprits:
+        extra["culprit_test"] = culprits[0] if len(culprits) == 1 else list(culprits)
+        if culprit_task:
+            extra["culprit_task"] = culprit_task
+    if verdict.state:
+        extra["shared_state"] = verdict.state
+    if verdict.cleaner:
+        extra["cleaner_test"] = verdict.cleaner
+    return Finding(
+        "hidden-ordering-dependency",
+        message + where,
+        fix=fix,
+        task=task,
+        other_task=culprit_task if culprit_task != task else None,
+        test=verdict.test,
+        extra=extra,
+    )

@@ -1,0 +1,1 @@
+"""Presentation: the run report model and every format that renders it."""

@@ -1,0 +1,1 @@
+"""What runs inside each worker. Imports only the standard library and pytest."""
