@@ -156,7 +156,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def delegation_plan(pytestconfig: pytest.Config) -> Plan:
     """The loaded plan, read-only: tasks, waves, shared files."""
-    from pytest_delegation.session import plan_for_fixture
+    from pytest_delegation.fixtures import plan_for_fixture
 
     return plan_for_fixture(pytestconfig)
 
@@ -164,6 +164,6 @@ def delegation_plan(pytestconfig: pytest.Config) -> Plan:
 @pytest.fixture
 def delegation_task(request: pytest.FixtureRequest, delegation_plan: Plan) -> Task:
     """The task of the requesting test."""
-    from pytest_delegation.session import task_for_fixture
+    from pytest_delegation.fixtures import task_for_fixture
 
     return task_for_fixture(request, delegation_plan)

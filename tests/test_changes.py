@@ -8,12 +8,12 @@ import subprocess
 
 import pytest
 
-from pytest_delegation.checks.changes import ChangesError
-from pytest_delegation.checks.changes import TaskCommit
-from pytest_delegation.checks.changes import changed_files
 from pytest_delegation.checks.changes import diff_findings
-from pytest_delegation.checks.changes import task_commits
 from pytest_delegation.checks.findings import Finding
+from pytest_delegation.checks.git import ChangesError
+from pytest_delegation.checks.git import TaskCommit
+from pytest_delegation.checks.git import changed_files
+from pytest_delegation.checks.git import task_commits
 from pytest_delegation.plan.model import Plan
 from pytest_delegation.plan.model import Task
 

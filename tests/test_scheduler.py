@@ -7,6 +7,7 @@ from pathlib import Path
 from pytest_delegation.plan.model import plan_from_dict
 from pytest_delegation.plan.waves import compute_waves
 from pytest_delegation.run.scheduler import Scheduler
+from pytest_delegation.vocab import Status
 
 
 def make(tasks: dict[str, list[str]], **kwargs: object) -> Scheduler:
@@ -26,15 +27,15 @@ def test_waves_wait_for_the_whole_previous_wave() -> None:
     assert sorted(s.ready()) == ["a", "b"]
     s.start("a")
     s.start("b")
-    assert s.finish("a", "passed") == (False, [])
+    assert s.finish("a", Status.PASSED) == (False, [])
     assert s.ready() == []  # b, of wave 1, still runs
-    s.finish("b", "passed")
+    s.finish("b", Status.PASSED)
     assert s.ready() == ["c"]
     s.start("c")
-    s.finish("c", "passed")
+    s.finish("c", Status.PASSED)
     assert s.ready() == ["d"]
     s.start("d")
-    s.finish("d", "passed")
+    s.finish("d", Status.PASSED)
     assert s.done
     assert s.final == {"a": "passed", "b": "passed", "c": "passed", "d": "passed"}
 
@@ -43,7 +44,7 @@ def test_dag_starts_a_task_once_its_own_dependencies_are_done() -> None:
     s = make(DIAMOND, mode="dag")
     s.start("a")
     s.start("b")
-    s.finish("a", "passed")
+    s.finish("a", Status.PASSED)
     assert s.ready() == ["c"]  # b still runs, but c needs only a
 
 
@@ -58,44 +59,44 @@ def test_longest_chain_starts_first() -> None:
 def test_failure_is_retried_then_blocks_dependents_transitively() -> None:
     s = make(DIAMOND, retries=1)
     s.start("a")
-    assert s.finish("a", "failed") == (True, [])
+    assert s.finish("a", Status.FAILED) == (True, [])
     assert sorted(s.ready()) == ["a", "b"]
     assert s.start("a") == 2
-    retry, blocked = s.finish("a", "failed")
+    retry, blocked = s.finish("a", Status.FAILED)
     assert not retry
     assert blocked == ["c", "d"]
     assert s.blocked_by == {"c": "a", "d": "a"}
     assert s.final["a"] == "failed"
     s.start("b")
-    s.finish("b", "passed")
+    s.finish("b", Status.PASSED)
     assert s.done
 
 
 def test_pass_on_retry_is_flaky_and_blocks_nothing() -> None:
     s = make(DIAMOND)
     s.start("a")
-    s.finish("a", "failed")
+    s.finish("a", Status.FAILED)
     s.start("a")
-    assert s.finish("a", "passed") == (False, [])
+    assert s.finish("a", Status.PASSED) == (False, [])
     assert s.final["a"] == "flaky"
 
 
 def test_no_retries() -> None:
     s = make(DIAMOND, retries=0)
     s.start("b")
-    assert s.finish("b", "failed") == (False, ["d"])
+    assert s.finish("b", Status.FAILED) == (False, ["d"])
 
 
 def test_errors_are_not_retried() -> None:
     s = make(DIAMOND, retries=3)
     s.start("a")
-    assert s.finish("a", "error") == (False, ["c", "d"])
+    assert s.finish("a", Status.ERROR) == (False, ["c", "d"])
 
 
 def test_tasks_without_tests_do_not_hold_up_their_dependents() -> None:
     s = make(DIAMOND, runnable=["a", "d"], mode="dag")
     s.start("a")
-    s.finish("a", "passed")
+    s.finish("a", Status.PASSED)
     assert s.ready() == ["d"]
 
 
@@ -103,5 +104,5 @@ def test_stop_drops_everything_not_started() -> None:
     s = make(DIAMOND)
     s.start("a")
     assert s.stop() == ["b", "c", "d"]
-    s.finish("a", "passed")
+    s.finish("a", Status.PASSED)
     assert s.done

@@ -1,6 +1,6 @@
 """File boundaries at run time: the project files a task's tests executed, against the plan.
 
-Pure: the workers measure (see ``child.Tracker``); this module decides what is a
+Pure: the workers measure (see ``worker.tracker.Tracker``); this module decides what is a
 `boundary-violation` (another task's file, not a dependency's, not shared) and what is an
 `unowned-file` (a project file no task owns and the plan does not share).
 """
@@ -19,7 +19,11 @@ from pytest_delegation.plan.ownership import Owners
 
 @dataclass(frozen=True)
 class Execution:
-    """The first time a task's tests ran code in a file."""
+    """The first time a task's tests ran code in a file.
+
+    `function` is the first function run there, `line` that function's first line and
+    `test` the nodeid of the test that ran it.
+    """
 
     function: str
     line: int
@@ -40,6 +44,7 @@ def project_files(
 
 
 def _in_environment(path: str) -> bool:
+    """Whether a path lies in a virtual environment or installed packages."""
     parts = path.split("/")
     return any(p in (".venv", "venv", ".tox", ".nox", "site-packages") for p in parts)
 
@@ -51,7 +56,8 @@ def boundary_findings(
 ) -> list[Finding]:
     """Findings for every task's executed project files (task -> file -> first execution)."""
     owners = Owners(plan, plan_dir)
-    findings = []
+    findings: list[Finding] = []
+    # file -> the first task (and execution) that ran it: one finding per unowned file
     unowned: dict[str, tuple[str, Execution]] = {}
     for task_id in sorted(executed):
         allowed = {task_id} | transitive_dependencies(plan.tasks, task_id)

@@ -35,7 +35,13 @@ FAIL_ON = {"error": (ERROR,), "warning": (ERROR, WARNING), "never": ()}
 
 @dataclass(frozen=True)
 class Finding:
-    """One broken promise of the plan."""
+    """One broken promise of the plan.
+
+    `rule` is a key of `RULES`, whose level `severity` takes when not given. `task` is the
+    task it concerns and `other_task` the other one involved; `test`, `file` and `line` say
+    where. `extra` holds the rule's own details: ``to_json`` puts them beside the fields
+    above, so its keys are part of the report format.
+    """
 
     rule: str
     message: str

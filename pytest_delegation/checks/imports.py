@@ -1,27 +1,18 @@
 """File boundaries read from the code: a task's modules that import another task's module.
 
-The run-time check (``boundaries``) sees what a task's tests execute; this one reads the
-task's own Python files and reports each import of a module owned by a task that is not
-among the importer's dependencies (direct or transitive) as a `boundary-violation` with
-``"via": "import"``. Each catches what the other cannot: this one misses ``importlib`` and
-other dynamic reach, the run-time one misses code imported but not run by a test.
+Each import, in a task's own ``.py`` files (not test modules or conftests), of a module
+owned by a task that is not among the importer's dependencies (direct or transitive) is a
+`boundary-violation` with ``"via": "import"``. It complements the run-time check
+(``boundaries``): this one misses ``importlib`` and other dynamic reach, that one code
+imported but not run by a test. Allowed: the task's own files, its dependencies' and the
+plan's ``shared`` files; files no task owns are the run-time check's business.
 
-What is scanned: the ``.py`` files a task owns that are not test modules or conftest
-files. What counts: ``import a.b.c`` (the deepest module of ``a.b.c`` that is a project
-file: not the package ``__init__`` files run on the way, or every task would touch every
-``__init__``), ``from a.b import c`` (the submodule ``a.b.c`` when there is one, else
-``a.b``), relative imports, and imports in functions, classes, ``try`` and ``if`` blocks
-alike, except under ``if TYPE_CHECKING:`` (it never runs). Allowed: the task's own files,
-its dependencies' files and the plan's ``shared`` files. Not this check's business: files
-no task owns (the run-time check reports them), test modules and conftest files, and
-modules outside the plan's folder (the standard library, installed packages).
-
-Module names come from import roots: folders, relative to the plan's folder, that would
-be on ``sys.path`` (by default the plan's folder itself and ``src``, plus pytest's
-``pythonpath`` ini). ``pkg/__init__.py`` is ``pkg``, ``pkg/mod.py`` is ``pkg.mod``, and a
-folder without ``__init__.py`` is a namespace package (no file of its own). The first
-root that holds a name wins, as on ``sys.path``; a regular package wins over a module of
-the same name, and a module over a namespace folder, as in ``importlib``.
+``import a.b.c`` counts the deepest module of ``a.b.c`` that is a project file (not the
+``__init__`` files on the way, or every task would touch every ``__init__``);
+``from a.b import c`` the submodule ``a.b.c`` when there is one, else ``a.b``. Imports
+count at any depth, except under ``if TYPE_CHECKING:``. Module names come from import
+roots (the plan's folder, ``src`` and pytest's ``pythonpath``), resolved as ``sys.path``
+and ``importlib`` do: the first root wins, a package over a module over a namespace folder.
 """
 
 from __future__ import annotations
@@ -42,8 +33,7 @@ from typing import NamedTuple
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.plan.graph import transitive_dependencies
 from pytest_delegation.plan.model import Plan
-from pytest_delegation.plan.patterns import PatternIndex
-from pytest_delegation.plan.patterns import PatternSet
+from pytest_delegation.plan.ownership import Owners
 from pytest_delegation.plan.patterns import Tree
 
 
@@ -54,13 +44,17 @@ DEFAULT_TEST_FILES = ("test_*.py", "*_test.py")
 EXTENSION_SUFFIXES = (".so", ".pyd")
 # the statements that hold statements
 _BODY_ONLY = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.With, ast.AsyncWith)
-_TRY_STAR = getattr(ast, "TryStar", ast.Try)  # try/except* (3.11+)
+# try/except* (3.11+)
+_TRY_STAR = getattr(ast, "TryStar", ast.Try)
 _COMPOUND = frozenset(
     {*_BODY_ONLY, _TRY_STAR, ast.Try, ast.If, ast.For, ast.AsyncFor, ast.While, ast.Match}
 )
-NAMESPACE = ""  # index value of a folder without __init__.py: a module with no file
-CACHE_FORMAT = 1  # first item of each cache entry; entries of another format are reparsed
-EXTENSION = "\0"  # index value of a compiled module: a module with no source
+# index value of a folder without __init__.py: a module with no file
+NAMESPACE = ""
+# first item of each cache entry; entries of another format are reparsed
+CACHE_FORMAT = 1
+# index value of a compiled module: a module with no source
+EXTENSION = "\0"
 
 
 @dataclass(frozen=True)
@@ -100,9 +94,12 @@ class Import(NamedTuple):
     """One import statement's target, as written: `import a.b` or `from .a import b, c`."""
 
     line: int
-    module: str  # 'a.b'; '' for `from . import x`
-    level: int = 0  # leading dots of a relative import
-    names: tuple[str, ...] = ()  # the names of a `from` import; () for `import a.b`
+    #: 'a.b'; '' for `from . import x`.
+    module: str
+    #: The leading dots of a relative import.
+    level: int = 0
+    #: The names of a `from` import; () for `import a.b`.
+    names: tuple[str, ...] = ()
 
 
 class ModuleIndex:
@@ -114,25 +111,31 @@ class ModuleIndex:
         for path in files:
             folder, _, base = path.rpartition("/")
             if base == "__init__.py":
+                # the root's own __init__: the root is not a package in it
                 if not folder:
-                    continue  # the root's own __init__: the root is not a package in it
+                    continue
                 key = folder
-                self.keys[key] = path  # a regular package wins over all
+                # a regular package wins over all
+                self.keys[key] = path
             elif base.endswith(".py"):
                 key = path[:-3]
+                # a module wins over a namespace folder
                 if self.keys.get(key, NAMESPACE) == NAMESPACE:
-                    self.keys[key] = path  # a module wins over a namespace folder
+                    self.keys[key] = path
             elif base.endswith(EXTENSION_SUFFIXES):
                 stem = base.split(".", 1)[0]
                 key = f"{folder}/{stem}" if folder else stem
+                # importlib tries extensions before source
                 if not self.keys.get(key, NAMESPACE).endswith("__init__.py"):
-                    self.keys[key] = EXTENSION  # importlib tries extensions before source
+                    self.keys[key] = EXTENSION
             else:
                 continue
+            # every folder above a module may be a (namespace) package
             folder = key.rpartition("/")[0]
-            while folder:  # every folder above a module may be a (namespace) package
+            while folder:
+                # and once one is known, so are the folders above it
                 if folder in self.keys:
-                    break  # and the folders above it are known already
+                    break
                 self.keys[folder] = NAMESPACE
                 folder = folder.rpartition("/")[0]
 
@@ -214,30 +217,19 @@ def import_findings(
         base = path.rpartition("/")[2]
         return base == "conftest.py" or any(fnmatch.fnmatchcase(base, g) for g in test_files)
 
-    shared = PatternSet(plan.shared)
-    tasks = PatternIndex((task_id, PatternSet(task.files)) for task_id, task in plan.tasks.items())
-    owners_cache: dict[str, tuple[str, ...]] = {}
-
-    def owners(path: str) -> tuple[str, ...]:
-        """Tasks owning a project file, in plan order; () when shared, unowned or a test."""
-        found = owners_cache.get(path)
-        if found is None:
-            if is_test(path) or shared.matches(path):
-                found = ()
-            else:
-                found = tuple(tasks.matching(path))
-            owners_cache[path] = found
-        return found
-
-    importers: dict[str, list[str]] = {}  # file -> tasks owning it (it is their code)
+    owners = Owners(plan, plan_dir)
+    # test modules are neither scanned nor counted as imported
+    tests = {path for path in modules if is_test(path)}
+    # file -> the tasks whose files: hold it (it is their code, shared or not)
+    importers: dict[str, tuple[str, ...]] = {}
     for path in modules:
-        if path.endswith(".py") and not is_test(path):
-            owning = tasks.matching(path)
+        if path.endswith(".py") and path not in tests:
+            owning = owners.tasks(path)
             if owning:
                 importers[path] = owning
     waves = {task_id: n for n, wave in enumerate(plan.waves, start=1) for task_id in wave}
     allowed_cache: dict[str, set[str]] = {}
-    findings = []
+    findings: list[Finding] = []
     folder = os.fspath(tree.root)
     for path, importer_tasks in importers.items():
         reached = _imported_files(index, path, _statements(folder, path, cache))
@@ -247,7 +239,8 @@ def import_findings(
                 allowed = {task_id} | transitive_dependencies(plan.tasks, task_id)
                 allowed_cache[task_id] = allowed
             for imported, (line, module) in reached.items():
-                owned = owners(imported)
+                # () when shared, unowned or a test module
+                owned = () if imported in tests else owners.owning(imported)
                 if not owned or allowed.intersection(owned):
                     continue
                 findings.append(
@@ -353,7 +346,8 @@ def _statements(folder: str, path: str, cache: MutableMapping[str, Any] | None) 
         try:
             return [Import(int(a), str(b), int(c), tuple(map(str, d))) for a, b, c, d in entry[3]]
         except (TypeError, ValueError):
-            pass  # not written by this module: parse again
+            # not written by this module: parse again
+            pass
     found = _parse(full, path)
     cache[path] = [*stamp, [[s.line, s.module, s.level, list(s.names)] for s in found]]
     return found
@@ -370,7 +364,8 @@ def _parse(full: str, path: str) -> list[Import]:
     try:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []  # pytest reports a broken module where it imports it
+        # pytest reports a broken module where it imports it
+        return []
     return _imports(tree.body)
 
 
@@ -381,14 +376,16 @@ def _targets(
     roots: Sequence[Root] | None = None
     base = statement.module
     if statement.level:
+        # not a module of any root: Python could not run a relative import
         if own is None:
-            return  # not a module of any root: Python could not run a relative import
+            return
         name, is_package, root = own
         package = name if is_package else name.rpartition(".")[0]
         for _ in range(statement.level - 1):
             package = package.rpartition(".")[0]
+        # beyond the top-level package (ImportError)
         if not package:
-            return  # beyond the top-level package (ImportError)
+            return
         base = f"{package}.{base}" if base else package
         roots = (root,)
     if not statement.names:
@@ -396,7 +393,8 @@ def _targets(
         if found is not None:
             yield found
         return
-    whole = None  # the `from` module itself, once a name is not a submodule of it
+    # the `from` module itself, once a name is not a submodule of it
+    whole = None
     for item in statement.names:
         if item != "*":
             sub = index.find(f"{base}.{item}", roots)

@@ -1,4 +1,10 @@
-"""The static delegation rules: what can be told from the plan and the collection alone."""
+"""The static delegation rules: what can be told from the plan and the collection alone.
+
+`static_findings` runs them all: file and resource conflicts between tasks of one wave,
+verification that would run before (or beside) the work it verifies, waves larger than
+``max_parallel``, tasks no test verifies, and tests claimed by several tasks or by none.
+Who owns which file is `plan.ownership.Owners`' answer, as for every check.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +20,32 @@ from pytest_delegation.collect.mapping import Assignment
 from pytest_delegation.collect.mapping import TestRef
 from pytest_delegation.plan.graph import transitive_dependencies
 from pytest_delegation.plan.model import Plan
-from pytest_delegation.plan.patterns import PatternIndex
-from pytest_delegation.plan.patterns import PatternSet
+from pytest_delegation.plan.ownership import Owners
 from pytest_delegation.plan.patterns import Tree
 
 
 @dataclass(frozen=True)
 class Context:
+    """What the static rules look at.
+
+    `tree` is the plan folder's files; `assignment` the collected tests' tasks and `refs`
+    those tests' files and lines (by nodeid): without an assignment, only the plan's rules
+    run.
+    `complete_collection` is False when arguments or ``--lf`` narrowed what was collected
+    (then a task without tests may just not have been collected). `plan_file` is the plan,
+    relative to rootdir: the file of findings that point at a line of the plan.
+    """
+
     plan: Plan
     tree: Tree
     assignment: Assignment | None = None
     refs: Mapping[str, TestRef] | None = None
-    complete_collection: bool = True  # False when args or --lf narrowed what was collected
-    plan_file: str = "delegation.yaml"  # the plan, relative to rootdir, for plan locations
+    complete_collection: bool = True
+    plan_file: str = "delegation.yaml"
 
 
 def static_findings(ctx: Context) -> list[Finding]:
+    """Every static rule's findings: the plan's first, then the collected tests'."""
     plan_level = [
         *file_conflicts(ctx.plan, ctx.tree),
         *resource_conflicts(ctx.plan),
@@ -50,25 +66,28 @@ def static_findings(ctx: Context) -> list[Finding]:
 
 def file_conflicts(plan: Plan, tree: Tree) -> Iterator[Finding]:
     """Same-wave tasks that claim one file: in the tree, by literal path, or literal-in-glob."""
-    sets = {task_id: PatternSet(task.files) for task_id, task in plan.tasks.items()}
+    owners = Owners(plan)
+    sets = owners.sets
     for wave in plan.waves:
         claiming = [task_id for task_id in wave if sets[task_id]]
         if len(claiming) < 2:
             continue
         overlaps: dict[tuple[str, str], set[str]] = {}
-        owners: dict[str, list[str]] = {}
+        # file -> the tasks of this wave that claim it
+        claims: dict[str, list[str]] = {}
         for task_id in claiming:
             for path in sets[task_id].matching(tree):
-                owners.setdefault(path, []).append(task_id)
+                claims.setdefault(path, []).append(task_id)
             for path in sets[task_id].literals:
-                if path not in tree.files:  # planned but not written yet
-                    owners.setdefault(path, []).append(task_id)
-        for path, tasks in owners.items():
+                # planned but not written yet
+                if path not in tree.files:
+                    claims.setdefault(path, []).append(task_id)
+        for path, tasks in claims.items():
             for pair in combinations(sorted(set(tasks)), 2):
                 overlaps.setdefault(pair, set()).add(path)
         # a literal of one task inside another's glob (planned, or in the tree): only the
         # tasks whose patterns can reach the literal's folder are asked
-        index = PatternIndex((task_id, sets[task_id]) for task_id in claiming)
+        index = owners.among(claiming)
         for one in claiming:
             for path in sets[one].literals:
                 for other in index.matching(path):

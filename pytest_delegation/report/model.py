@@ -1,51 +1,175 @@
-"""Outcomes of tests and tasks, and the report of a whole run; independent of output formats."""
+"""The record of a run: each task's result, and the report every output format renders.
+
+`Results` is the only writer of `TaskResult`s: the session, the task runner and the
+in-process mode all record through its methods, so a result's fields change in one
+module. `RunReport` is built once at the end (see `report.build`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from typing import Literal
+from typing import TypedDict
 
 from pytest_delegation.checks.findings import ERROR
 from pytest_delegation.checks.findings import WARNING
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.plan.model import Plan
+from pytest_delegation.vocab import Outcome
+from pytest_delegation.vocab import Status
+from pytest_delegation.vocab import fold_outcome
+
+
+class TaskRow(TypedDict):
+    """A task's worker run in the timeline; seconds from the start of the session."""
+
+    kind: Literal["task"]
+    task: str | None
+    attempt: int
+    start: float
+    end: float
+    tests: int
+    #: the run's own verdict: the task status of its outcomes, or error if it crashed
+    outcome: str
+
+
+class OrderRow(TypedDict):
+    """One of the order check's runs in the timeline."""
+
+    kind: Literal["order"]
+    #: what the run was for: an order's name, confirm, bisect...
+    label: str
+    start: float
+    end: float
+    tests: int
+
+
+TimelineRow = TaskRow | OrderRow
 
 
 @dataclass
 class TaskResult:
-    status: str = "not-run"
-    collected: int = 0  # tests of the task this run selected
+    """How one task did in this run (JSON report, ``tasks.<id>``).
+
+    ``collected`` counts the task's tests this run selected; ``tests`` maps each node
+    id to its outcome; ``error`` says how its worker crashed or timed out.
+    """
+
+    status: Status = Status.NOT_RUN
+    collected: int = 0
     attempts: int = 0
     duration: float = 0.0
-    tests: dict[str, str] = field(default_factory=dict)
+    tests: dict[str, Outcome] = field(default_factory=dict)
     executed_files: list[str] = field(default_factory=list)
     blocked_by: str | None = None
-    error: str | None = None  # how its worker crashed or timed out
+    error: str | None = None
 
     def count(self, *outcomes: str) -> int:
         return sum(1 for outcome in self.tests.values() if outcome in outcomes)
 
 
+class Results:
+    """Every task's result and the untagged tests' outcomes: the one writer of both."""
+
+    def __init__(self, tasks: Iterable[str]) -> None:
+        self.tasks: dict[str, TaskResult] = {task: TaskResult() for task in tasks}
+        self.untagged: dict[str, Outcome] = {}
+
+    def __contains__(self, task: object) -> bool:
+        return task in self.tasks
+
+    def __getitem__(self, task: str) -> TaskResult:
+        return self.tasks[task]
+
+    def only(self, task: str) -> None:
+        """Keep one task (``--delegation-task``)."""
+        self.tasks = {task: self.tasks[task]}
+
+    def collected(self, task: str) -> None:
+        self.tasks[task].collected += 1
+
+    def phase(self, task: str | None, nodeid: str, when: str, outcome: str, xfail: bool) -> None:
+        """Fold one phase report of a test (setup, call, teardown) into its outcome."""
+        result = self.tasks.get(task) if task is not None else None
+        tests = result.tests if result is not None else self.untagged
+        folded = fold_outcome(tests.get(nodeid), when, outcome, xfail)
+        if folded is not None:
+            tests[nodeid] = folded
+
+    def not_run(self, task: str, nodeid: str) -> None:
+        self.tasks[task].tests[nodeid] = Outcome.NOT_RUN
+
+    def add_duration(self, task: str, seconds: float) -> None:
+        self.tasks[task].duration += seconds
+
+    def attempt(self, task: str, number: int, duration: float) -> None:
+        result = self.tasks[task]
+        result.attempts, result.duration = number, duration
+
+    def settle(self, task: str, status: Status, error: str | None = None) -> None:
+        result = self.tasks[task]
+        result.status = status
+        if error:
+            result.error = error
+
+    def block(self, task: str, culprit: str) -> None:
+        result = self.tasks[task]
+        result.status, result.blocked_by, result.attempts = Status.BLOCKED, culprit, 0
+
+    def executed(self, task: str, files: Iterable[str]) -> None:
+        self.tasks[task].executed_files = sorted(files)
+
+    def status_of(self, task: str) -> Status:
+        return self.tasks[task].status
+
+    def failed(self) -> bool:
+        """Whether any task ended so that the run fails."""
+        bad = (Status.FAILED, Status.BLOCKED, Status.ERROR)
+        return any(r.status in bad for r in self.tasks.values())
+
+    def baseline(self, flaky: Iterable[str]) -> dict[str, Outcome]:
+        """Each test's outcome in its task's isolated run, for the order check.
+
+        Only tasks that ran to a verdict count, only tests that passed or failed, and
+        never a test seen flaky: its outcome in another order means nothing.
+        """
+        ran = (Status.PASSED, Status.FAILED, Status.FLAKY)
+        known: dict[str, Outcome] = {}
+        for result in self.tasks.values():
+            if result.status in ran:
+                known.update(result.tests)
+        known.update(self.untagged)
+        wanted = (Outcome.PASSED, Outcome.FAILED, Outcome.ERROR)
+        skip = set(flaky)
+        return {t: o for t, o in known.items() if o in wanted and t not in skip}
+
+
 @dataclass
 class RunReport:
-    """Everything a run found; every output format renders this one object."""
+    """Everything a run found; every output format renders this one object.
+
+    ``plan_path`` is relative to rootdir (POSIX); ``notes`` say what the run could not
+    do, and why; ``timeline`` has every worker run; ``failed`` is the plugin's verdict.
+    """
 
     plan: Plan
-    plan_path: str  # relative to rootdir, POSIX
-    tasks: dict[str, TaskResult]
+    plan_path: str
+    tasks: Mapping[str, TaskResult]
     findings: list[Finding]
-    untagged: dict[str, str] = field(default_factory=dict)
+    untagged: Mapping[str, str] = field(default_factory=dict)
     duration: float = 0.0
     seed: int | None = None
     mode: str = "in-process"
     checks: tuple[str, ...] = ()
     skipped_checks: tuple[str, ...] = ()
-    notes: list[str] = field(default_factory=list)  # what the run could not do, and why
-    # every worker run: {"kind": "task"|"order", "start", "end" (seconds from the start)...}
-    timeline: list[dict[str, object]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    timeline: list[TimelineRow] = field(default_factory=list)
     collect_only: bool = False
-    failed: bool = False  # the session fails because of the plugin's verdict
+    failed: bool = False
 
     def count_status(self, status: str) -> int:
         return sum(1 for result in self.tasks.values() if result.status == status)
@@ -62,10 +186,10 @@ class RunReport:
         return {
             "tasks": len(self.tasks),
             "waves": len(self.plan.waves),
-            "passed": self.count_status("passed"),
-            "failed": self.count_status("failed"),
-            "blocked": self.count_status("blocked"),
-            "flaky": self.count_status("flaky"),
+            "passed": self.count_status(Status.PASSED),
+            "failed": self.count_status(Status.FAILED),
+            "blocked": self.count_status(Status.BLOCKED),
+            "flaky": self.count_status(Status.FLAKY),
             "errors": self.errors,
             "warnings": self.warnings,
             "duration": round(self.duration, 3),

@@ -1,4 +1,7 @@
-"""Turning a worker's JSON lines back into pytest reports, and reports for tests no worker ran.
+"""Worker reports back through pytest's hooks, and reports for tests no worker ran.
+
+A test's reports are replayed once, when its task's last attempt has told its outcome,
+so the terminal, junitxml and every other plugin see each test exactly once, live.
 
 JSON loses tuples: ``location``, a skip's ``longrepr`` and ``sections`` must be tuples
 again before ``pytest_report_from_serializable``, or junitxml and the terminal trip over
@@ -8,6 +11,7 @@ them (pytest-xdist gets tuples for free from execnet).
 from __future__ import annotations
 
 from typing import Any
+import warnings
 
 import pytest
 
@@ -73,3 +77,55 @@ def replay_test(
     for report in reports:
         config.hook.pytest_runtest_logreport(report=report)
     config.hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+
+
+class Replayer:
+    """The controller's pytest side of the worker runs: reports, warnings, -x."""
+
+    def __init__(self, session: pytest.Session) -> None:
+        self.session = session
+        self.config = session.config
+        self.replayed: set[str] = set()
+
+    def report(self, data: dict[str, Any]) -> pytest.TestReport | pytest.CollectReport:
+        return from_worker(self.config, data)
+
+    def replay(self, nodeid: str, location: Location, reports: list[pytest.TestReport]) -> None:
+        if nodeid in self.replayed:
+            return
+        self.replayed.add(nodeid)
+        replay_test(self.config, nodeid, location, reports)
+
+    def warning(self, event: dict[str, Any]) -> None:
+        category = _warning_category(str(event.get("category")))
+        message = warnings.WarningMessage(
+            category(str(event.get("message"))),
+            category,
+            str(event.get("filename")),
+            int(event.get("lineno") or 0),
+        )
+        self.config.hook.pytest_warning_recorded.call_historic(
+            kwargs=dict(
+                warning_message=message,
+                when=event.get("when", "runtest"),
+                nodeid=event.get("nodeid", ""),
+                location=None,
+            )
+        )
+
+    def stopping(self) -> bool:
+        """-x or --maxfail was reached by a replayed report (pytest's own counting)."""
+        return bool(self.session.shouldfail or self.session.shouldstop)
+
+
+def _warning_category(name: str) -> type[Warning]:
+    import builtins
+
+    found = getattr(builtins, name, None)
+    if isinstance(found, type) and issubclass(found, Warning):
+        return found
+    if name == "PytestWarning" or name.startswith("Pytest"):
+        found = getattr(pytest, name, None)
+        if isinstance(found, type) and issubclass(found, Warning):
+            return found
+    return UserWarning

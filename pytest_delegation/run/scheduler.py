@@ -12,11 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytest_delegation.plan.model import Plan
-
-
-PASSED = "passed"
-# a task that ends in one of these blocks every task that depends on it
-BLOCKING = frozenset({"failed", "error", "blocked"})
+from pytest_delegation.vocab import BLOCKING
+from pytest_delegation.vocab import Status
 
 
 @dataclass
@@ -30,7 +27,7 @@ class Scheduler:
     def __post_init__(self) -> None:
         self.pending: set[str] = set(self.runnable)
         self.running: set[str] = set()
-        self.final: dict[str, str] = {}
+        self.final: dict[str, Status] = {}
         self.attempts: dict[str, int] = {task: 0 for task in self.runnable}
         self.blocked_by: dict[str, str] = {}
         self.wave_number = {
@@ -85,14 +82,14 @@ class Scheduler:
         self.attempts[task] += 1
         return self.attempts[task]
 
-    def finish(self, task: str, status: str) -> tuple[bool, list[str]]:
+    def finish(self, task: str, status: Status) -> tuple[bool, list[str]]:
         """Record how an attempt ended; return (retry it?, tasks it blocks now)."""
         self.running.discard(task)
-        if status == "failed" and self.attempts[task] <= self.retries:
+        if status == Status.FAILED and self.attempts[task] <= self.retries:
             self.pending.add(task)
             return True, []
-        if status == "passed" and self.attempts[task] > 1:
-            status = "flaky"
+        if status == Status.PASSED and self.attempts[task] > 1:
+            status = Status.FLAKY
         self.final[task] = status
         if status not in BLOCKING:
             return False, []
@@ -111,10 +108,14 @@ class Scheduler:
             self.blocked_by[dependent] = root
             if dependent in self.pending:
                 self.pending.discard(dependent)
-                self.final[dependent] = "blocked"
+                self.final[dependent] = Status.BLOCKED
                 blocked.append(dependent)
             todo.extend(sorted(self.dependents[dependent]))
         return blocked
+
+    def blocked_reason(self, task: str) -> str:
+        """The skip message of a blocked task's tests, in every mode."""
+        return f"blocked: task '{task}' depends on '{self.blocked_by[task]}', which failed"
 
     def stop(self) -> list[str]:
         """Give up on everything not started (-x, --maxfail, Ctrl-C); return those tasks."""

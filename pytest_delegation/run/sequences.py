@@ -2,59 +2,64 @@
 
 Nothing is replayed to the terminal. Each run gets a temporary HOME and TMPDIR of its
 own, removed afterwards, so replayed orders keep their side effects away from the user.
-Clients are generators that yield the runs they need and receive the results, so many
-bisections share the worker pool and run in parallel.
+The order check's clients (`order.protocol.Client`) yield the runs they need and
+receive the results; `SequenceRunner` drives many at once through the one `pool.Pool`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
-import selectors
 import shutil
 from typing import Any
-
-import pytest
 
 from pytest_delegation.order.protocol import Client
 from pytest_delegation.order.protocol import Request
 from pytest_delegation.order.protocol import Run
 from pytest_delegation.order.protocol import T
 from pytest_delegation.order.protocol import once
-from pytest_delegation.run.argv import worker_argv
-from pytest_delegation.run.forkserver import ForkServer
-from pytest_delegation.run.process import Worker
+from pytest_delegation.report.model import TimelineRow
+from pytest_delegation.run.pool import Handle
+from pytest_delegation.run.pool import Pool
+from pytest_delegation.run.process import Launcher
+from pytest_delegation.run.spec import RunSpec
+from pytest_delegation.vocab import Outcome
 from pytest_delegation.vocab import fold_outcome
 
 
 class SequenceRunner:
+    """An `order.protocol.Runner` on worker processes, answering repeats from memory.
+
+    ``files`` maps each node id to its file; ``clock`` is the session's origin of the
+    timeline. Outcomes of the same ids in the same order repeat (a flaky test is
+    confirmed with fresh runs), so one investigation's runs serve every later one.
+    """
+
     def __init__(
         self,
-        config: pytest.Config,
+        launcher: Launcher,
         workers: int,
-        workdir: Path,
         files: dict[str, str],
         timeout: float | None = None,
-        timeline: list[dict[str, Any]] | None = None,
+        timeline: list[TimelineRow] | None = None,
         clock: float = 0.0,
-        server: ForkServer | None = None,
     ) -> None:
-        self.config = config
-        self.server = server
+        self.launcher = launcher
+        self.workdir = launcher.workdir
         self.timeline = timeline if timeline is not None else []
-        self.clock = clock  # time.monotonic() when the session started
+        self.clock = clock
         self.workers = max(1, workers)
-        self.workdir = workdir
-        self.files = files  # node id -> path of its file
-        self.timeout = timeout
-        self.argv = worker_argv(config)
+        self.files = files
+        self.pool = Pool(self.workers, self._start, timeout)
         self.sessions = 0
         self.tests_executed = 0
-        self.reused = 0  # requests answered by an earlier run of the same ids
-        # Outcomes of the same ids in the same order repeat (a flaky test is confirmed
-        # with fresh runs), so one investigation's runs serve every later one.
-        self.memo: dict[tuple[tuple[str, ...], tuple[str, ...]], Run] = {}  # ids, sticky
+        #: requests answered by an earlier run of the same ids
+        self.reused = 0
+        #: (ids, sticky) -> the run that answered them
+        self.memo: dict[tuple[tuple[str, ...], tuple[str, ...]], Run] = {}
+        #: a started worker -> its client index, slot, run so far and name
+        self._running: dict[Handle, tuple[int, int, Run, str]] = {}
+        self._pending: dict[str, tuple[int, int, Request]] = {}
 
     def run(self, request: Request) -> Run:
         return self.serve([once(request)])[0]
@@ -63,55 +68,78 @@ class SequenceRunner:
         """Drive every client to completion, at most `workers` runs at once."""
         self._results: list[Any] = [None] * len(clients)
         self._clients = clients
-        self._waiting: list[tuple[int, int, Request]] = []  # client, slot, request
-        self._batches: dict[int, tuple[list[Run | None], bool]] = {}  # client: runs, one?
+        #: client index, slot in its batch, request
+        self._waiting: list[tuple[int, int, Request]] = []
+        #: client index -> its batch's runs so far, and whether it asked for one run
+        self._batches: dict[int, tuple[list[Run | None], bool]] = {}
         for index in range(len(clients)):
             self._advance(index, None)
-        running: dict[Worker, tuple[int, int, Run]] = {}
-        selector = selectors.DefaultSelector()
-        try:
-            while self._waiting or running:
-                while self._waiting and len(running) < self.workers:
-                    index, slot, request = self._waiting.pop(0)
-                    worker = self._start(request)
-                    worker.label = request.label
-                    run = Run(request.ids, watched=request.watched(), sticky=request.sticky)
-                    running[worker] = (index, slot, run)
-                    selector.register(worker, selectors.EVENT_READ)
-                for key, _ in selector.select(0.5):
-                    ready = key.fileobj
-                    assert isinstance(ready, Worker)
-                    worker = ready
-                    events, closed = worker.read()
-                    for event in events:
-                        _fold(running[worker][2], event)
-                    if closed:
-                        self._end(worker, running, selector)
-                if self.timeout is not None:
-                    for worker in [w for w in running if w.elapsed > self.timeout]:
-                        worker.kill()
-                        self._end(worker, running, selector)
-        finally:
-            for worker in running:
-                worker.kill()
-                worker.wait()
-                self._cleanup(worker)
-            selector.close()
+        self.pool.run(self)
         return self._results
 
-    def _end(
-        self,
-        worker: Worker,
-        running: dict[Worker, tuple[int, int, Run]],
-        selector: selectors.BaseSelector,
-    ) -> None:
-        worker.wait()
-        selector.unregister(worker)
-        index, slot, run = running.pop(worker)
-        self._finish(worker, run)
+    # -- pool.PoolClient ----------------------------------------------------------------
+
+    def next_runs(self, free: int, running: int) -> list[RunSpec]:
+        specs: list[RunSpec] = []
+        while self._waiting and len(specs) < free:
+            index, slot, request = self._waiting.pop(0)
+            spec = self._spec(request)
+            self._pending[spec.name] = (index, slot, request)
+            specs.append(spec)
+        return specs
+
+    def _start(self, spec: RunSpec) -> Handle:
+        index, slot, request = self._pending.pop(spec.name)
+        worker = self.launcher.start(spec)
+        run = Run(request.ids, watched=request.watched(), sticky=request.sticky)
+        self._running[worker] = (index, slot, run, spec.name)
+        return worker
+
+    def on_event(self, worker: Handle, event: dict[str, Any]) -> bool:
+        run = self._running[worker][2]
+        kind = event.get("event")
+        if kind == "logstart":
+            run.current = str(event["nodeid"])
+        elif kind == "outcome":
+            nodeid = str(event["nodeid"])
+            folded = fold_outcome(
+                run.outcomes.get(nodeid), event["when"], event["outcome"], bool(event["wasxfail"])
+            )
+            if folded is not None:
+                run.outcomes[nodeid] = folded
+        elif kind == "logfinish":
+            run.current = None
+        elif kind == "state":
+            run.states[str(event["nodeid"])] = list(event["changed"])
+        return False
+
+    def on_exit(self, worker: Handle, code: int | None, killed: str | None) -> bool:
+        index, slot, run, name = self._running.pop(worker)
+        self.timeline.append(
+            {
+                "kind": "order",
+                "label": worker.label,
+                "start": round(worker.started - self.clock, 3),
+                "end": round(worker.started + worker.elapsed - self.clock, 3),
+                "tests": len(run.ids),
+            }
+        )
+        if run.current is not None:
+            run.outcomes[run.current] = Outcome.FAILED
+            run.crashed = True
+        self.tests_executed += len(run.outcomes)
+        self._cleanup(name)
         if not run.crashed:
             self.memo[run.ids, run.sticky] = run
         self._deliver(index, slot, run)
+        return False
+
+    def on_stopped(self, worker: Handle) -> None:
+        entry = self._running.pop(worker, None)
+        if entry is not None:
+            self._cleanup(entry[3])
+
+    # -- the clients --------------------------------------------------------------------
 
     def _deliver(self, index: int, slot: int, run: Run) -> None:
         runs, single = self._batches[index]
@@ -148,65 +176,26 @@ class SequenceRunner:
         self.reused += 1
         return replace(known, reused=True)
 
-    def _start(self, request: Request) -> Worker:
+    def _spec(self, request: Request) -> RunSpec:
         self.sessions += 1
         name = f"order-{self.sessions}"
         home = self.workdir / f"{name}.home"
         tmp = self.workdir / f"{name}.tmp"
         home.mkdir()
         tmp.mkdir()
-        files = list(dict.fromkeys(self.files[nodeid] for nodeid in request.ids))
         watched = request.watched()
         snapshot: bool | list[str] = True if watched == frozenset(request.ids) else sorted(watched)
-        return Worker(
-            None,
-            self.sessions,
-            request.ids,
-            files,
-            self.argv,
-            self.config.invocation_params.dir,
-            self.workdir,
-            extra={"brief": True, "snapshot": snapshot, "sticky": list(request.sticky)},
-            env={"HOME": str(home), "TMPDIR": str(tmp), "PYTEST_DELEGATION_TASK": ""},
+        return RunSpec(
             name=name,
-            server=self.server,
+            task=None,
+            attempt=self.sessions,
+            ids=request.ids,
+            files=tuple(dict.fromkeys(self.files[nodeid] for nodeid in request.ids)),
+            options={"brief": True, "snapshot": snapshot, "sticky": list(request.sticky)},
+            env={"HOME": str(home), "TMPDIR": str(tmp), "PYTEST_DELEGATION_TASK": ""},
+            label=request.label,
         )
 
-    def _finish(self, worker: Worker, run: Run) -> None:
-        self.timeline.append(
-            {
-                "kind": "order",
-                "label": worker.label,
-                "start": round(worker.started - self.clock, 3),
-                "end": round(worker.started + worker.elapsed - self.clock, 3),
-                "tests": len(run.ids),
-            }
-        )
-        if run.current is not None:
-            run.outcomes[run.current] = "failed"
-            run.crashed = True
-        self.tests_executed += len(run.outcomes)
-        self._cleanup(worker)
-
-    def _cleanup(self, worker: Worker) -> None:
-        worker.close()
-        name = worker.spec_path.stem
-        for suffix in (".home", ".tmp", ".cache"):
+    def _cleanup(self, name: str) -> None:
+        for suffix in (".home", ".tmp"):
             shutil.rmtree(self.workdir / f"{name}{suffix}", ignore_errors=True)
-
-
-def _fold(run: Run, event: dict[str, Any]) -> None:
-    kind = event.get("event")
-    if kind == "logstart":
-        run.current = str(event["nodeid"])
-    elif kind == "outcome":
-        nodeid = str(event["nodeid"])
-        folded = fold_outcome(
-            run.outcomes.get(nodeid), event["when"], event["outcome"], bool(event["wasxfail"])
-        )
-        if folded is not None:
-            run.outcomes[nodeid] = folded
-    elif kind == "logfinish":
-        run.current = None
-    elif kind == "state":
-        run.states[str(event["nodeid"])] = list(event["changed"])

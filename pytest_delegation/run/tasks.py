@@ -1,43 +1,39 @@
-"""The wave runner: runs each task's tests in a worker of its own, waves one after another.
+"""The task runs: each task's tests in a worker of its own, by the scheduler's order.
 
-Reports stream back from the workers and are replayed through pytest's own hooks, so
-the terminal, junitxml and other plugins see every test exactly once, live. A failed
-task is retried in a fresh worker; a failure that will be retried is held back, so a
-test shows the outcome of its task's last attempt.
+`TaskRunner` is the policy, fed by `pool.Pool` with what workers send: a failing test is
+held back while its task will be retried in a fresh worker (so a test shows its task's
+last attempt), a crash or a timeout fails the test that was running, a task that fails
+blocks its dependents (`scheduler.Scheduler`), and ``-x`` stops every worker. It starts
+no process itself, so its unit tests drive it with scripted events (tests/test_runner.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
-import contextlib
 from dataclasses import dataclass
 from dataclasses import field
-from pathlib import Path
-import selectors
-import shutil
-import signal
-import tempfile
-from types import FrameType
 from typing import Any
-import warnings
+from typing import Protocol
 
 import pytest
 
 from pytest_delegation.checks.boundaries import Execution
 from pytest_delegation.checks.findings import Finding
-from pytest_delegation.report.model import TaskResult
-from pytest_delegation.run.argv import coverage_target
-from pytest_delegation.run.argv import worker_argv
-from pytest_delegation.run.forkserver import ForkServer
-from pytest_delegation.run.process import Worker
+from pytest_delegation.report.model import Results
+from pytest_delegation.report.model import TimelineRow
+from pytest_delegation.report.progress import Progress
+from pytest_delegation.run.pool import Handle
 from pytest_delegation.run.process import describe_exit
 from pytest_delegation.run.replay import Location
-from pytest_delegation.run.replay import from_worker
-from pytest_delegation.run.replay import replay_test
 from pytest_delegation.run.replay import synthetic
 from pytest_delegation.run.scheduler import Scheduler
+from pytest_delegation.run.spec import RunSpec
+from pytest_delegation.run.waves import WaveHooks
+from pytest_delegation.vocab import FAILING
+from pytest_delegation.vocab import Outcome
+from pytest_delegation.vocab import Status
 from pytest_delegation.vocab import fold_outcome
 from pytest_delegation.vocab import task_status
 
@@ -45,269 +41,192 @@ from pytest_delegation.vocab import task_status
 UNTAGGED = "(untagged)"
 
 
+@dataclass(frozen=True)
+class TaskItem:
+    """What a runner needs of a collected test: no pytest item crosses into a worker."""
+
+    nodeid: str
+    location: Location
+    file: str
+
+
+class Sink(Protocol):
+    """Where a runner's reports go: pytest's hooks (`replay.Replayer`), or a test's fake."""
+
+    def report(self, data: dict[str, Any]) -> Any: ...
+    def replay(self, nodeid: str, location: Location, reports: list[Any]) -> None: ...
+    def warning(self, event: dict[str, Any]) -> None: ...
+    def stopping(self) -> bool: ...
+
+
 @dataclass
 class Attempt:
-    """What one worker run of a task has told so far."""
+    """What one worker run of a task has told so far.
 
-    worker: Worker
-    outcomes: dict[str, str] = field(default_factory=dict)
-    held: dict[str, tuple[Location, list[pytest.TestReport]]] = field(default_factory=dict)
+    ``held`` keeps the reports of failing tests that a retry may run again; ``current``
+    is the test that started and has not finished (a crash fails it); ``missing`` are
+    ids the worker could not collect.
+    """
+
+    worker: Handle
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    held: dict[str, tuple[Location, list[Any]]] = field(default_factory=dict)
     current: tuple[str, Location] | None = None
-    reports: list[pytest.TestReport] = field(default_factory=list)
+    reports: list[Any] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     collect_errors: list[str] = field(default_factory=list)
     executed: dict[str, Execution] = field(default_factory=dict)
     finished: bool = False
 
 
-@dataclass
-class Settings:
-    workers: int
-    retries: int
-    timeout: float | None
-    schedule: str
-    boundaries: bool = False
+class TaskRunner:
+    """A `pool.PoolClient` that runs the tasks' tests, then the untagged ones."""
 
-
-class Controller:
     def __init__(
         self,
-        session: pytest.Session,
-        settings: Settings,
-        plan_tasks: Sequence[str],
         scheduler: Scheduler,
-        items_by_task: dict[str, list[pytest.Item]],
-        untagged: list[pytest.Item],
-        results: dict[str, TaskResult],
+        items_by_task: Mapping[str, Sequence[TaskItem]],
+        untagged: Sequence[TaskItem],
+        results: Results,
+        sink: Sink,
+        waves: WaveHooks,
+        progress: Progress | None,
         add_finding: Callable[[Finding], None],
-        wave_of: Callable[[str], int],
-        timeline: list[dict[str, Any]] | None = None,
+        retries: int,
+        boundaries: bool,
+        timeline: list[TimelineRow],
         clock: float = 0.0,
-        server: ForkServer | None = None,
+        on_coverage: Callable[[Handle], None] | None = None,
     ) -> None:
-        self.server = server  # workers fork from it, or are spawned when None
-        self.timeline = timeline if timeline is not None else []
-        self.clock = clock
-        self.session = session
-        self.config = session.config
-        self.settings = settings
         self.scheduler = scheduler
         self.items_by_task = items_by_task
         self.untagged = untagged
         self.results = results
+        self.sink = sink
+        self.waves = waves
+        self.progress = progress
         self.add_finding = add_finding
-        self.wave_of = wave_of
+        self.retries = retries
+        self.boundaries = boundaries
+        self.timeline = timeline
+        self.clock = clock
+        self.on_coverage = on_coverage
         self.locations = {
             item.nodeid: item.location
             for items in (*items_by_task.values(), untagged)
             for item in items
         }
-        self.replayed: set[str] = set()
-        self.executed: dict[str, dict[str, Execution]] = {}  # task -> file -> first run
-        self.unmeasured: set[str] = set()  # tasks whose worker could not track files
-        self.attempts: dict[Worker, Attempt] = {}
+        #: task -> file -> the first time its tests ran code there (the last attempt's)
+        self.executed: dict[str, dict[str, Execution]] = {}
+        #: tasks whose worker could not track files (another tracer was active)
+        self.unmeasured: set[str] = set()
+        self.attempts: dict[Handle, Attempt] = {}
         self.history: dict[str, list[Attempt]] = {}
-        self.selector = selectors.DefaultSelector()
-        self.argv = worker_argv(self.config)
-        self.coverage = coverage_target(self.config)
-        basetemp = self.config.option.basetemp
-        self.basetemp = Path(basetemp).resolve() if basetemp else None
-        self.tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        self.waves_left = {
-            number: {t for t in plan_tasks if wave_of(t) == number}
-            for number in {wave_of(t) for t in plan_tasks}
-        }
-        self.waves_started: set[int] = set()
+        self.untagged_started = False
         self.stopped = False
+        #: tests that failed in an earlier attempt of a task that then passed
+        self.flaky_tests: set[str] = set()
 
-    # -- the loop ---------------------------------------------------------------------
+    # -- what to run ------------------------------------------------------------------
 
-    def run(self) -> None:
-        workdir = Path(tempfile.mkdtemp(prefix="pytest-delegation-"))
-        try:
-            with _sigterm_as_interrupt():
-                self._loop(workdir)
-                if self.untagged and not self.stopped:
-                    self._start(None, self.untagged, workdir)
-                    self._drain()
-        finally:
-            for worker in list(self.attempts):
-                worker.kill()
-                worker.wait()
-                self._forget(worker)
-            self.selector.close()
-            shutil.rmtree(workdir, ignore_errors=True)
-        if self.session.shouldfail:
-            raise self.session.Failed(self.session.shouldfail)
-        if self.session.shouldstop:
-            raise self.session.Interrupted(self.session.shouldstop)
+    def next_runs(self, free: int, running: int) -> list[RunSpec]:
+        if self.stopped:
+            return []
+        specs = [self._spec(task) for task in self.scheduler.ready()[:free]]
+        if not specs and not running and self.untagged and not self.untagged_started:
+            self.untagged_started = True
+            specs.append(self._run_spec(None, 1, self.untagged))
+        return specs
 
-    def _loop(self, workdir: Path) -> None:
-        scheduler = self.scheduler
-        while not scheduler.done and not self.stopped:
-            for task in scheduler.ready():
-                if len(self.attempts) >= self.settings.workers:
-                    break
-                self._start(task, self.items_by_task[task], workdir)
-            if not self.attempts:
-                break  # nothing running and nothing ready: every remaining task is blocked
-            self._wait_once()
+    def _spec(self, task: str) -> RunSpec:
+        attempt = self.scheduler.start(task)
+        self.waves.task_started(task)
+        return self._run_spec(task, attempt, self.items_by_task[task])
 
-    def _drain(self) -> None:
-        while self.attempts:
-            self._wait_once()
-
-    def _start(self, task: str | None, items: list[pytest.Item], workdir: Path) -> None:
-        attempt_number = self.scheduler.start(task) if task is not None else 1
-        if task is not None:
-            wave = self.wave_of(task)
-            if wave not in self.waves_started:
-                self.waves_started.add(wave)
-                self._say(f"wave {wave}: {', '.join(sorted(self.waves_left[wave]))}", bold=True)
-                self.config.hook.pytest_delegation_wave_started(config=self.config, wave=wave)
-        files = list(dict.fromkeys(str(item.path) for item in items))
-        worker = Worker(
-            task,
-            attempt_number,
-            [item.nodeid for item in items],
-            files,
-            self.argv,
-            self.config.invocation_params.dir,
-            workdir,
-            self.basetemp,
-            boundaries=self.settings.boundaries and task is not None,
-            coverage=self.coverage is not None,
-            server=self.server,
+    def _run_spec(self, task: str | None, attempt: int, items: Sequence[TaskItem]) -> RunSpec:
+        return RunSpec(
+            name=f"{task or 'untagged'}-{attempt}",
+            task=task,
+            attempt=attempt,
+            ids=tuple(item.nodeid for item in items),
+            files=tuple(dict.fromkeys(item.file for item in items)),
+            boundaries=self.boundaries and task is not None,
         )
-        attempt = Attempt(worker)
-        self.attempts[worker] = attempt
-        self.history.setdefault(task or UNTAGGED, []).append(attempt)
-        self.selector.register(worker, selectors.EVENT_READ)
 
-    def _wait_once(self) -> None:
-        timeout = self.settings.timeout
-        wait = 0.5
-        if timeout is not None:
-            wait = max(0.01, min(wait, min(timeout - w.elapsed for w in self.attempts)))
-        for key, _ in self.selector.select(wait):
-            worker = key.fileobj
-            assert isinstance(worker, Worker)
-            if worker not in self.attempts:
-                continue  # stopped (-x) by an event handled a moment ago
-            events, closed = worker.read()
-            attempt = self.attempts[worker]
-            for event in events:
-                self._handle(attempt, event)
-                if self.session.shouldfail or self.session.shouldstop:
-                    self._stop()
-                    return
-            if closed:
-                self._finish(attempt, worker.wait(), None)
-        if timeout is not None:
-            for worker, attempt in list(self.attempts.items()):
-                if worker.elapsed > timeout:
-                    worker.kill()
-                    worker.wait()
-                    self._finish(attempt, None, f"timed out after {timeout:g}s")
+    # -- events from a worker (see worker.protocol) -------------------------------------
 
-    def _stop(self) -> None:
-        """-x or --maxfail: stop every worker; what did not run stays not run."""
-        self.stopped = True
-        for dropped in self.scheduler.stop():
-            self.results[dropped].status = "not-run"
-        for worker, attempt in list(self.attempts.items()):
-            worker.kill()
-            worker.wait()
-            self._forget(worker)
-            worker.close()
-            if worker.task is not None:
-                task = worker.task
-                self.scheduler.running.discard(task)
-                outcomes = [*attempt.outcomes.values()]
-                failed = any(o in ("failed", "error") for o in outcomes)
-                result = self.results[task]
-                result.status = "failed" if failed else "not-run"
-                result.attempts = worker.attempt
-                result.duration = worker.elapsed
+    def on_event(self, worker: Handle, event: dict[str, Any]) -> bool:
+        attempt = self.attempts.get(worker)
+        if attempt is None:
+            attempt = self.attempts[worker] = Attempt(worker)
+            self.history.setdefault(worker.task or UNTAGGED, []).append(attempt)
+        handler = getattr(self, f"worker_{event.get('event')}", None)
+        if handler is not None:
+            handler(attempt, event)
+        return self.sink.stopping()
 
-    # -- events from a worker ---------------------------------------------------------
+    def worker_logstart(self, attempt: Attempt, event: dict[str, Any]) -> None:
+        path, line, name = event["location"]
+        attempt.current = (event["nodeid"], (path, line, name))
+        attempt.reports = []
 
-    def _handle(self, attempt: Attempt, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "logstart":
-            path, line, name = event["location"]
-            attempt.current = (event["nodeid"], (path, line, name))
-            attempt.reports = []
-        elif kind == "report":
-            report = from_worker(self.config, event["data"])
-            if isinstance(report, pytest.TestReport):
-                attempt.reports.append(report)
-        elif kind == "logfinish" and attempt.current is not None:
+    def worker_report(self, attempt: Attempt, event: dict[str, Any]) -> None:
+        report = self.sink.report(event["data"])
+        if isinstance(report, pytest.TestReport) or getattr(report, "when", None):
+            attempt.reports.append(report)
+
+    def worker_logfinish(self, attempt: Attempt, event: dict[str, Any]) -> None:
+        if attempt.current is not None:
             nodeid, location = attempt.current
             self._test_done(attempt, nodeid, location, attempt.reports)
             attempt.current = None
-        elif kind == "collected":
-            attempt.missing = list(event.get("missing", []))
-        elif kind == "collectreport":
-            report = from_worker(self.config, event["data"])
-            attempt.collect_errors.append(f"{report.nodeid}: {report.longreprtext}")
-        elif kind == "warning":
-            self._warning(event)
-        elif kind == "executed":
-            if not event.get("measured", True) and attempt.worker.task is not None:
-                self.unmeasured.add(attempt.worker.task)
-            attempt.executed = {
-                path: Execution(str(function), int(line), str(test))
-                for path, (function, line, test) in event.get("files", {}).items()
-            }
-        elif kind == "finished":
-            attempt.finished = True
+
+    def worker_collected(self, attempt: Attempt, event: dict[str, Any]) -> None:
+        attempt.missing = list(event.get("missing", []))
+
+    def worker_collectreport(self, attempt: Attempt, event: dict[str, Any]) -> None:
+        report = self.sink.report(event["data"])
+        attempt.collect_errors.append(f"{report.nodeid}: {report.longreprtext}")
+
+    def worker_warning(self, attempt: Attempt, event: dict[str, Any]) -> None:
+        self.sink.warning(event)
+
+    def worker_executed(self, attempt: Attempt, event: dict[str, Any]) -> None:
+        if not event.get("measured", True) and attempt.worker.task is not None:
+            self.unmeasured.add(attempt.worker.task)
+        attempt.executed = {
+            path: Execution(str(function), int(line), str(test))
+            for path, (function, line, test) in event.get("files", {}).items()
+        }
+
+    def worker_finished(self, attempt: Attempt, event: dict[str, Any]) -> None:
+        attempt.finished = True
 
     def _test_done(
-        self, attempt: Attempt, nodeid: str, location: Location, reports: list[pytest.TestReport]
+        self, attempt: Attempt, nodeid: str, location: Location, reports: list[Any]
     ) -> None:
-        outcome: str | None = None
+        outcome: Outcome | None = None
         for report in reports:
             outcome = fold_outcome(
                 outcome, report.when, report.outcome, hasattr(report, "wasxfail")
             )
-        outcome = outcome or "error"
+        outcome = outcome or Outcome.ERROR
         attempt.outcomes[nodeid] = outcome
-        task = attempt.worker.task
-        retry_left = task is not None and attempt.worker.attempt <= self.settings.retries
-        if outcome in ("failed", "error") and retry_left:
-            attempt.held[nodeid] = (location, reports)  # shown only if no retry runs it
+        worker = attempt.worker
+        retry_left = worker.task is not None and worker.attempt <= self.retries
+        if outcome in FAILING and retry_left:
+            # shown only if no retry runs it again
+            attempt.held[nodeid] = (location, reports)
             return
-        self._replay(nodeid, location, reports)
-
-    def _replay(self, nodeid: str, location: Location, reports: list[pytest.TestReport]) -> None:
-        if nodeid in self.replayed:
-            return
-        self.replayed.add(nodeid)
-        replay_test(self.config, nodeid, location, reports)
-
-    def _warning(self, event: dict[str, Any]) -> None:
-        category = _warning_category(str(event.get("category")))
-        message = warnings.WarningMessage(
-            category(str(event.get("message"))),
-            category,
-            str(event.get("filename")),
-            int(event.get("lineno") or 0),
-        )
-        self.config.hook.pytest_warning_recorded.call_historic(
-            kwargs=dict(
-                warning_message=message,
-                when=event.get("when", "runtest"),
-                nodeid=event.get("nodeid", ""),
-                location=None,
-            )
-        )
+        self.sink.replay(nodeid, location, reports)
 
     # -- the end of a worker run ------------------------------------------------------
 
-    def _finish(self, attempt: Attempt, code: int | None, killed: str | None) -> None:
-        worker = attempt.worker
-        self._forget(worker)
+    def on_exit(self, worker: Handle, code: int | None, killed: str | None) -> bool:
+        attempt = self.attempts.pop(worker, None)
+        if attempt is None:
+            attempt = Attempt(worker)
+            self.history.setdefault(worker.task or UNTAGGED, []).append(attempt)
         self.timeline.append(
             {
                 "kind": "task",
@@ -316,191 +235,143 @@ class Controller:
                 "start": round(worker.started - self.clock, 3),
                 "end": round(worker.started + worker.elapsed - self.clock, 3),
                 "tests": len(worker.ids),
-                "outcome": "error"
+                "outcome": Status.ERROR
                 if killed or not attempt.finished
-                else (task_status(attempt.outcomes.values())),
+                else task_status(attempt.outcomes.values()),
             }
         )
-        task = worker.task
-        crash = None
-        if killed is not None or not attempt.finished or attempt.current is not None:
-            how = killed or describe_exit(code if code is not None else -9)
-            running = attempt.current[0] if attempt.current else None
-            crash = f"worker {how}" + (f" while running {running}" if running else "")
-            if attempt.current is not None:
-                nodeid, location = attempt.current
-                tail = worker.output_tail()
-                message = crash + ("\n\nlast output of the worker:\n" + tail if tail else "")
-                reports = [
-                    *attempt.reports,
-                    synthetic(nodeid, location, "failed", message, "call"),
-                ]
-                attempt.outcomes[nodeid] = "failed"
-                self._replay(nodeid, location, reports)
+        crash = self._crash(attempt, code, killed)
         for nodeid in attempt.missing:
             location = self.locations.get(nodeid, (nodeid.split("::")[0], None, nodeid))
             detail = "; ".join(attempt.collect_errors) or "the worker did not collect it"
             report = synthetic(
                 nodeid, location, "failed", f"not collected in its worker: {detail}"
             )
-            attempt.outcomes[nodeid] = "error"
-            self._replay(nodeid, location, [report])
-        if self.coverage is not None:
-            worker.hand_over_coverage(self.coverage)
-        worker.close()
+            attempt.outcomes[nodeid] = Outcome.ERROR
+            self.sink.replay(nodeid, location, [report])
+        if self.on_coverage is not None:
+            self.on_coverage(worker)
+        task = worker.task
         if task is None:
             self._settle_untagged(attempt)
-            return
-        status = "error" if crash else task_status(attempt.outcomes.values())
+            return self.sink.stopping()
+        status = Status.ERROR if crash else task_status(attempt.outcomes.values())
         if crash is None and not attempt.outcomes and not attempt.missing:
-            status = "error"
+            status = Status.ERROR
             crash = f"worker {describe_exit(code or 0)} before running any test"
         retry, blocked = self.scheduler.finish(task, status)
-        result = self.results[task]
-        result.attempts = worker.attempt
-        result.duration = worker.elapsed
+        self.results.attempt(task, worker.attempt, worker.elapsed)
         if retry:
-            self._say(
-                f"  {task}: failed, retrying in a fresh worker ({worker.elapsed:.2f}s)",
-                yellow=True,
-            )
-            return
-        final = self.scheduler.final[task]
-        self._settle(task, final, crash)
-        if self.session.shouldfail or self.session.shouldstop:
+            if self.progress is not None:
+                self.progress.retrying(task, worker.elapsed)
+            return False
+        self._settle(task, self.scheduler.final[task], crash)
+        if self.sink.stopping():
             # -x / --maxfail: stop here, as a plain run would; dependents stay not run
             for dependent in blocked:
-                self.results[dependent].status = "not-run"
-            self._wave_progress(task)
-            self._stop()
-            return
+                self.results.settle(dependent, Status.NOT_RUN)
+            self.waves.task_settled(task)
+            return True
         for dependent in blocked:
-            self._block(dependent, task)
-        self._wave_progress(task)
+            self._block(dependent)
+        self.waves.task_settled(task)
         for dependent in blocked:
-            self._wave_progress(dependent)
+            self.waves.task_settled(dependent)
+        return False
 
-    def _settle(self, task: str, status: str, crash: str | None) -> None:
-        result = self.results[task]
-        result.status = status
+    def _crash(self, attempt: Attempt, code: int | None, killed: str | None) -> str | None:
+        """How the worker died, if it did; the test it was running fails with the tail."""
+        if killed is None and attempt.finished and attempt.current is None:
+            return None
+        how = killed or describe_exit(code if code is not None else -9)
+        running = attempt.current[0] if attempt.current else None
+        crash = f"worker {how}" + (f" while running {running}" if running else "")
+        if attempt.current is not None:
+            nodeid, location = attempt.current
+            tail = attempt.worker.output_tail()
+            message = crash + ("\n\nlast output of the worker:\n" + tail if tail else "")
+            reports = [*attempt.reports, synthetic(nodeid, location, "failed", message, "call")]
+            attempt.outcomes[nodeid] = Outcome.FAILED
+            self.sink.replay(nodeid, location, reports)
+        return crash
+
+    def _settle(self, task: str, status: Status, crash: str | None) -> None:
+        """A task's last attempt ended: its verdict, the held reports, the flaky finding."""
+        self.results.settle(task, status, crash)
         attempts = self.history[task]
         last = attempts[-1]
-        for nodeid in (item.nodeid for item in self.items_by_task[task]):
-            if nodeid in self.replayed:
-                continue
+        replayed = getattr(self.sink, "replayed", None)
+        for item in self.items_by_task[task]:
+            nodeid = item.nodeid
             held = next((a.held[nodeid] for a in reversed(attempts) if nodeid in a.held), None)
+            if replayed is not None and nodeid in replayed:
+                continue
             if held is not None:
-                self._replay(nodeid, *held)
-            else:
-                result.tests[nodeid] = "not-run"
-        if crash:
-            result.error = crash
+                self.sink.replay(nodeid, *held)
+            elif not any(nodeid in a.outcomes for a in attempts[-1:]):
+                self.results.not_run(task, nodeid)
         if last.executed:
             self.executed[task] = last.executed
-        if status == "flaky":
-            earlier = sorted(
-                {
-                    n
-                    for a in attempts[:-1]
-                    for n, o in a.outcomes.items()
-                    if o in ("failed", "error")
-                }
-            )
-            self.add_finding(
-                Finding(
-                    "flaky",
-                    f"task '{task}' failed, then passed in a fresh worker (attempt "
-                    f"{len(attempts)}): {', '.join(earlier[:3])}"
-                    + (f" and {len(earlier) - 3} more" if len(earlier) > 3 else ""),
-                    fix="make these tests deterministic: a retry hides a failure",
-                    task=task,
-                    test=earlier[0] if earlier else None,
-                    extra={"tests": earlier, "attempts": len(attempts)},
-                )
-            )
-        tests = len(self.items_by_task[task])
-        markup = {"green": True} if status in ("passed", "skipped") else {"red": True}
-        if status == "flaky":
-            markup = {"yellow": True}
-        line = (
-            f"  {task}: {status}, {tests} test{'s' * (tests != 1)} in {last.worker.elapsed:.2f}s"
-        )
-        if len(attempts) > 1:
-            line += f" (attempt {len(attempts)})"
-        if crash:
-            line += f": {crash}"
-        self._say(line, **markup)
+        if status == Status.FLAKY:
+            finding = _flaky(task, attempts)
+            self.flaky_tests.update(finding.extra["tests"])
+            self.add_finding(finding)
+        if self.progress is not None:
+            tests = len(self.items_by_task[task])
+            self.progress.settled(task, status, tests, last.worker.elapsed, len(attempts), crash)
 
-    def _block(self, task: str, failed: str) -> None:
-        root = self.scheduler.blocked_by.get(task, failed)
-        result = self.results[task]
-        result.status, result.blocked_by = "blocked", root
-        reason = f"blocked: task '{task}' depends on '{root}', which failed"
+    def _block(self, task: str) -> None:
+        culprit = self.scheduler.blocked_by[task]
+        self.results.block(task, culprit)
+        reason = self.scheduler.blocked_reason(task)
         for item in self.items_by_task.get(task, []):
-            self._replay(
+            self.sink.replay(
                 item.nodeid,
                 item.location,
                 [synthetic(item.nodeid, item.location, "skipped", reason)],
             )
-        self._say(f"  {task}: blocked by {root}", yellow=True)
+        if self.progress is not None:
+            self.progress.blocked(task, culprit)
 
     def _settle_untagged(self, attempt: Attempt) -> None:
         for item in self.untagged:
-            if item.nodeid not in self.replayed:
-                held = attempt.held.get(item.nodeid)
-                if held:
-                    self._replay(item.nodeid, *held)
+            held = attempt.held.get(item.nodeid)
+            if held:
+                self.sink.replay(item.nodeid, *held)
 
-    def _wave_progress(self, task: str) -> None:
-        wave = self.wave_of(task)
-        left = self.waves_left.get(wave)
-        if left is None:
+    # -- -x, --maxfail --------------------------------------------------------------
+
+    def on_stopped(self, worker: Handle) -> None:
+        """The loop stopped: a task cut short failed if a test failed, else did not run."""
+        self.stopped = True
+        for dropped in self.scheduler.stop():
+            self.results.settle(dropped, Status.NOT_RUN)
+        attempt = self.attempts.pop(worker, None)
+        task = worker.task
+        if task is None:
             return
-        left.discard(task)
-        if not left:
-            del self.waves_left[wave]
-            names = {t for t in self.results if self.wave_of(t) == wave}
-            self.config.hook.pytest_delegation_wave_finished(
-                config=self.config, wave=wave, results={t: self.results[t] for t in sorted(names)}
-            )
+        self.scheduler.running.discard(task)
+        outcomes = attempt.outcomes.values() if attempt is not None else ()
+        failed = any(o in FAILING for o in outcomes)
+        self.results.settle(task, Status.FAILED if failed else Status.NOT_RUN)
+        self.results.attempt(task, worker.attempt, worker.elapsed)
 
-    def _forget(self, worker: Worker) -> None:
-        if worker in self.attempts:
-            del self.attempts[worker]
-            with contextlib.suppress(KeyError, ValueError):
-                self.selector.unregister(worker)
-
-    def _say(self, line: str, **markup: bool) -> None:
-        if self.tr is not None and self.config.get_verbosity() >= 0:
-            self.tr.write_line(line, **markup)
+    def stop(self) -> None:
+        """Stopped between runs (-x reached while settling): nothing more starts."""
+        self.stopped = True
+        for dropped in self.scheduler.stop():
+            self.results.settle(dropped, Status.NOT_RUN)
 
 
-def _warning_category(name: str) -> type[Warning]:
-    import builtins
-
-    found = getattr(builtins, name, None)
-    if isinstance(found, type) and issubclass(found, Warning):
-        return found
-    if name == "PytestWarning" or name.startswith("Pytest"):
-        found = getattr(pytest, name, None)
-        if isinstance(found, type) and issubclass(found, Warning):
-            return found
-    return UserWarning
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """A CI runner cancelling the job sends SIGTERM: clean up as for Ctrl-C."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _flaky(task: str, attempts: Sequence[Attempt]) -> Finding:
+    earlier = sorted({n for a in attempts[:-1] for n, o in a.outcomes.items() if o in FAILING})
+    more = f" and {len(earlier) - 3} more" if len(earlier) > 3 else ""
+    return Finding(
+        "flaky",
+        f"task '{task}' failed, then passed in a fresh worker (attempt "
+        f"{len(attempts)}): {', '.join(earlier[:3])}" + more,
+        fix="make these tests deterministic: a retry hides a failure",
+        task=task,
+        test=earlier[0] if earlier else None,
+        extra={"tests": earlier, "attempts": len(attempts)},
+    )

@@ -1,4 +1,14 @@
-"""Keeping a polluter's changes in place, for the order check's "sticky" runs."""
+"""Keeping a polluter's changes in place, for the order check's "sticky" runs.
+
+The order check looks for tests that pass or fail depending on what ran before them.
+A snapshot run (see `snapshot`) tells which tests leave shared state changed: the
+polluters. A "sticky" run names some of them in the spec; after each one, the `Keeper`
+takes what its ``state`` event reported as changed and, before every later test of the
+run, puts that state back the way the polluter left it, whatever ran in between. Of the
+changes a snapshot names, these can be kept: environment variables, the working
+directory, ``sys.path`` and module globals and class attributes of project modules.
+Anything that cannot be copied or set back is kept as far as it can be, never raised.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +34,13 @@ class Keeper:
     """
 
     def __init__(self, prefix: str) -> None:
+        #: rootdir with a trailing separator: the project's modules' files start with it
         self.prefix = prefix
+        #: one function per kept change, putting it back; True when it had to
         self.kept: list[Callable[[], bool]] = []
 
     def keep(self, changed: list[str]) -> None:
+        """Keep these changes, as `snapshot.diff_state` names them, from now on."""
         for change in changed:
             removed = change.endswith(" (removed)")
             key = change.removesuffix(" (set)").removesuffix(" (removed)")
@@ -41,7 +54,8 @@ class Keeper:
         for restore in self.kept:
             try:
                 changed = restore() or changed
-            except Exception:  # a value that cannot be compared or set back: leave it
+            except Exception:
+                # a value that cannot be compared or set back: leave it
                 changed = True
         return changed
 
@@ -116,7 +130,8 @@ def _keep_global(owner: object, attr: str, removed: bool) -> Callable[[], bool]:
     value = vars(owner)[attr]
     try:
         content = copy.deepcopy(_content(value))
-    except Exception:  # not copyable: keep the binding only
+    except Exception:
+        # not copyable: keep the binding only
         content = None
 
     def restore() -> bool:
@@ -131,6 +146,7 @@ def _keep_global(owner: object, attr: str, removed: bool) -> Callable[[], bool]:
     return restore
 
 
+#: what ``vars(owner).get`` gives for an attribute that is gone
 _MISSING = object()
 
 
@@ -145,6 +161,7 @@ def _content(value: object) -> object:
 
 
 def _refill(value: object, content: Any) -> None:
+    """Put `_content` back into the same object, for the other modules that hold it."""
     if isinstance(value, list):
         value[:] = content
     elif isinstance(value, (dict, set)):

@@ -1,8 +1,14 @@
 """The worker side: loaded with ``-p pytest_delegation.worker.plugin`` in each worker process.
 
-It runs an explicit, ordered list of node ids and streams every report, serialized with
-pytest's own ``pytest_report_to_serializable``, as JSON lines to a pipe the controller
-reads. It imports nothing but the ``worker`` package, so a worker starts as cheaply as pytest.
+The controller starts every worker as ``python -m pytest`` with ``--delegation-child=PATH``,
+a JSON `protocol.WorkerSpec`: the pipe to write to, the node ids to run, and what to
+measure. The worker runs exactly those ids, in that order (the others are deselected),
+and streams everything that happens as `protocol` events through a `channel.Channel`:
+every report, serialized with pytest's own ``pytest_report_to_serializable``, or in the
+order check's brief runs only each phase's outcome, plus warnings, shared-state changes
+(`snapshot`), kept pollution (`keeper`) and where the tests ran project code (`tracker`).
+It imports nothing but the ``worker`` package, the standard library and pytest, so a
+worker starts as cheaply as pytest does.
 """
 
 from __future__ import annotations
@@ -13,9 +19,13 @@ import os
 import signal
 import sys
 from typing import Any
+from typing import Literal
+import warnings
 
 import pytest
 
+from pytest_delegation.worker import protocol
+from pytest_delegation.worker.channel import Channel
 from pytest_delegation.worker.keeper import Keeper
 from pytest_delegation.worker.snapshot import diff_state
 from pytest_delegation.worker.snapshot import state
@@ -31,7 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     spec_path = config.getoption("delegation_child", None)
     if spec_path:
         with open(spec_path, encoding="utf-8") as handle:
-            spec = json.load(handle)
+            spec: protocol.WorkerSpec = json.load(handle)
         _die_with_controller(spec.get("controller"))
         config.pluginmanager.register(Child(config, spec), "delegation-child")
 
@@ -44,39 +54,48 @@ def _die_with_controller(controller: int | None) -> None:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        # PR_SET_PDEATHSIG
+        libc.prctl(1, signal.SIGKILL)
     except (OSError, AttributeError):
         return
-    if os.getppid() != controller:  # it died before the request took effect
+    # the controller died before the request took effect
+    if os.getppid() != controller:
         os._exit(1)
 
 
 class Child:
-    def __init__(self, config: pytest.Config, spec: dict[str, Any]) -> None:
+    """The worker's plugin: runs the spec's ids and reports on them through the channel."""
+
+    def __init__(self, config: pytest.Config, spec: protocol.WorkerSpec) -> None:
         self.config = config
-        # a forked worker got the report pipe under another number (see forkserver.py)
-        forked = os.environ.pop("PYTEST_DELEGATION_FD", None)
-        self.fd: int = int(forked) if forked else spec["fd"]
+        #: where every event goes: the pipe to the controller
+        self.channel = Channel.from_spec(spec)
+        #: the node ids to run, in this order
         self.ids: list[str] = spec["ids"]
+        #: records where the tests run project code; None unless the run checks boundaries
         self.tracker = Tracker(str(config.rootpath)) if spec.get("boundaries") else None
-        # order-check runs want outcomes only, not full reports, and maybe state diffs
+        #: the order check's runs want outcomes only, not full reports
         self.brief: bool = bool(spec.get("brief"))
         snap = spec.get("snapshot")
+        #: the tests to snapshot shared state around, or True for every test
         self.snapshot: set[str] | bool = set(snap) if isinstance(snap, list) else bool(snap)
+        #: rootdir with a trailing separator: the project's files start with it
         self.prefix = str(config.rootpath).rstrip(os.sep) + os.sep
-        self.last: dict[str, object] | None = None  # the snapshot after the last test
-        # the order check's "sticky" runs keep what these tests change for every later test
+        #: the snapshot taken after the last test, while it is still the current state
+        self.last: dict[str, object] | None = None
+        #: the order check's "sticky" runs keep what these tests change for every later test
         self.sticky = set(spec.get("sticky") or ())
         self.keeper = Keeper(self.prefix)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
-        # only code run by a test's setup, call and teardown counts, never module import
+        """Snapshot and track around the test's setup, call and teardown, not its import."""
         watch = self.snapshot is True or (
             isinstance(self.snapshot, set) and item.nodeid in self.snapshot
         )
         if self.keeper.apply():
-            self.last = None  # the kept state came back: the last snapshot is stale
+            # the kept state came back: the last snapshot is stale
+            self.last = None
         # the state after one watched test is the state before the next one
         before = (self.last or state(self.prefix)) if watch else None
         self.last = None
@@ -91,16 +110,11 @@ class Child:
                 self.last = state(self.prefix)
                 changed = diff_state(before, self.last)
                 if changed:
-                    self.send("state", nodeid=item.nodeid, changed=changed)
+                    self.channel.send(
+                        protocol.State(event=protocol.STATE, nodeid=item.nodeid, changed=changed)
+                    )
                     if item.nodeid in self.sticky:
                         self.keeper.keep(changed)
-
-    def send(self, event: str, **data: object) -> None:
-        line = json.dumps({"event": event, **data}, default=str).encode() + b"\n"
-        view = memoryview(line)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
@@ -113,47 +127,69 @@ class Child:
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         items[:] = wanted
-        self.send("collected", missing=[nodeid for nodeid in self.ids if nodeid not in by_id])
+        missing = [nodeid for nodeid in self.ids if nodeid not in by_id]
+        self.channel.send(protocol.Collected(event=protocol.COLLECTED, missing=missing))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            data = self.config.hook.pytest_report_to_serializable(
-                config=self.config, report=report
-            )
-            self.send("collectreport", data=data)
+            data = self._serializable(report)
+            self.channel.send(protocol.CollectReport(event=protocol.COLLECTREPORT, data=data))
 
-    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self.send("logstart", nodeid=nodeid, location=location)
+    def pytest_runtest_logstart(self, nodeid: str, location: protocol.Location) -> None:
+        self.channel.send(
+            protocol.LogStart(event=protocol.LOGSTART, nodeid=nodeid, location=location)
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.brief:
-            self.send(
-                "outcome",
-                nodeid=report.nodeid,
-                when=report.when,
-                outcome=report.outcome,
-                wasxfail=hasattr(report, "wasxfail"),
+            self.channel.send(
+                protocol.Outcome(
+                    event=protocol.OUTCOME,
+                    nodeid=report.nodeid,
+                    when=report.when,
+                    outcome=report.outcome,
+                    wasxfail=hasattr(report, "wasxfail"),
+                )
             )
             return
-        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
-        self.send("report", data=data)
+        data = self._serializable(report)
+        self.channel.send(protocol.Report(event=protocol.REPORT, data=data))
 
-    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self.send("logfinish", nodeid=nodeid)
+    def pytest_runtest_logfinish(self, nodeid: str, location: protocol.Location) -> None:
+        self.channel.send(protocol.LogFinish(event=protocol.LOGFINISH, nodeid=nodeid))
 
-    def pytest_warning_recorded(self, warning_message: Any, when: str, nodeid: str) -> None:
-        self.send(
-            "warning",
-            nodeid=nodeid,
-            when=when,
-            message=str(warning_message.message),
-            category=warning_message.category.__name__,
-            filename=warning_message.filename,
-            lineno=warning_message.lineno,
+    def pytest_warning_recorded(
+        self,
+        warning_message: warnings.WarningMessage,
+        when: Literal["config", "collect", "runtest"],
+        nodeid: str,
+    ) -> None:
+        self.channel.send(
+            protocol.RecordedWarning(
+                event=protocol.WARNING,
+                nodeid=nodeid,
+                when=when,
+                message=str(warning_message.message),
+                category=warning_message.category.__name__,
+                filename=warning_message.filename,
+                lineno=warning_message.lineno,
+            )
         )
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, exitstatus: int) -> None:
         if self.tracker is not None:
-            self.send("executed", files=self.tracker.files, measured=self.tracker.measured)
-        self.send("finished", exitstatus=int(exitstatus))
+            self.channel.send(
+                protocol.Executed(
+                    event=protocol.EXECUTED,
+                    files=self.tracker.files,
+                    measured=self.tracker.measured,
+                )
+            )
+        self.channel.send(protocol.Finished(event=protocol.FINISHED, exitstatus=int(exitstatus)))
+
+    def _serializable(self, report: pytest.CollectReport | pytest.TestReport) -> dict[str, Any]:
+        data: dict[str, Any] = self.config.hook.pytest_report_to_serializable(
+            config=self.config, report=report
+        )
+        return data

@@ -3,6 +3,11 @@
 Module globals and class attributes of project modules, the environment, the working
 directory and the files at its top and rootdir's, ``sys.path``, the decimal context and
 the root logger's handlers, fingerprinted cheaply enough to take around every test.
+`state` takes a snapshot, a flat dict from a readable key (``"global pkg.mod.NAME"``,
+``"environment variable HOME"``, ``"file out.txt"``) to a fingerprint; `diff_state`
+names the keys that differ between two. The worker takes one before and after each
+watched test and sends the differences as a ``state`` event; the `keeper` reads the same
+keys back. A fingerprint can only tell that a value changed, never restore it.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ import os
 import sys
 import types
 from typing import Any
+from typing import TypeAlias
 
 
+#: never data: modules, functions and classes (a project module's classes are walked apart)
 _SKIP_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
 
 
@@ -30,12 +37,14 @@ def _fingerprint(value: object) -> object:
         if isinstance(attrs, dict):
             return ("object", id(value), repr(sorted(attrs.items()))[:1000])
         return ("other", id(value), repr(value)[:200])
-    except Exception:  # a repr that raises tells nothing
+    except Exception:
+        # a repr that raises tells nothing
         return ("unreprable", id(value))
 
 
-# a module or a class defined in one, its namespace, and the names in it that hold data
-Holder = tuple[str, object, Mapping[str, Any], list[str]]
+#: a module or a class defined in one: its dotted name, the object, its namespace, and
+#: the names in it that hold data
+Holder: TypeAlias = tuple[str, object, Mapping[str, Any], list[str]]
 
 
 class _DataNames:
@@ -50,10 +59,13 @@ class _DataNames:
     """
 
     def __init__(self) -> None:
+        #: the rootdir prefix the module list is for
         self.prefix = ""
+        #: ``len(sys.modules)`` when the module list was made; -1 before the first
         self.seen = -1
+        #: the project modules: name, module, namespace
         self.modules: list[tuple[str, object, dict[str, Any]]] = []
-        # id of a module or class: its names, its data names, the classes defined in it
+        #: id of a module or class: its names, its data names, the classes defined in it
         self.names: dict[int, tuple[frozenset[str], list[str], list[type]]] = {}
 
     def items(self, prefix: str) -> list[Holder]:
@@ -72,7 +84,8 @@ class _DataNames:
         result: list[Holder] = []
         for name, holder, namespace in self.modules:
             cached = self.names.get(id(holder))
-            if cached is None or namespace.keys() != cached[0]:  # a set compare, in C
+            # a set compare, in C
+            if cached is None or namespace.keys() != cached[0]:
                 cached = self.names[id(holder)] = _module_names(name, namespace)
             result.append((name, holder, namespace, cached[1]))
             for cls in cached[2]:
@@ -113,6 +126,7 @@ def _skipped(value: object) -> bool:
     return isinstance(value, _SKIP_TYPES) or callable(value)
 
 
+#: the one cache, shared by `state` and the `keeper`
 DATA_NAMES = _DataNames()
 
 
@@ -150,7 +164,7 @@ def state(prefix: str) -> dict[str, object]:
     return snapshot
 
 
-# written by pytest, coverage and tools around every run, not by the tests
+#: written by pytest, coverage and tools around every run, not by the tests
 _TOOL_FILES = (".pytest_cache", "__pycache__", ".hypothesis", ".git", ".coverage", ".tox")
 
 
@@ -179,6 +193,7 @@ def _files(folder: str, prefix: str, snapshot: dict[str, object]) -> None:
 
 
 def diff_state(before: dict[str, object], after: dict[str, object]) -> list[str]:
+    """The keys that differ, sorted; `` (set)`` or `` (removed)`` added when one side lacks it."""
     changed = []
     for key in sorted(set(before) | set(after)):
         if key not in before:

@@ -1,4 +1,14 @@
-"""Which project files a worker's tests run code in, for the run-time boundaries check."""
+"""Which project files a worker's tests run code in, for the run-time boundaries check.
+
+The controller holds a task's tests to the files the plan lets them run: their task's,
+its dependencies' and the shared ones (``checks/boundaries.py`` decides). The `Tracker`
+measures: per project file, the first function the tests ran there, that function's
+first line and the test; the worker sends that as the ``executed`` event at the end of
+its session. It has to be nearly free: one callback per function, the first time it
+runs, then nothing (``sys.monitoring`` on 3.12+, a call-only ``sys.settrace`` before).
+Only functions count: a module's or a class's body is its import, and the worker's own
+hooks and installed packages are not the task's code.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 
-# the worker's own hooks run around every test: they are not the task's code
+#: the worker's own hooks run around every test: they are not the task's code
 _OWN_FOLDER = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -22,18 +32,29 @@ class Tracker:
     costs one call, then nothing; between tests it records nothing. Before 3.12:
     a ``sys.settrace`` function that answers only 'call' events and never traces lines.
     A module's own code object (``<module>``) is its import, which does not count.
+
+    `files` maps a project file (relative to rootdir, ``/``-separated) to the first
+    function run in it: its qualified name, its first line and the test that ran it.
+    `measured` is False when the tracker could not watch: no free ``sys.monitoring``
+    tool, or another tracer (coverage, a debugger) already set with ``sys.settrace``.
     """
 
     def __init__(self, rootdir: str) -> None:
+        #: rootdir with a trailing separator: the project's files start with it
         self.prefix = rootdir.rstrip(os.sep) + os.sep
         self.files: dict[str, tuple[str, int, str]] = {}
+        #: the project files already recorded: the settrace callback skips them quickly
         self.seen: set[object] = set()
+        #: the node id of the running test; empty between tests
         self.test = ""
         self.measured = True
+        #: ``sys.monitoring`` (3.12+), or None: then ``sys.settrace`` does the watching
         self.monitoring: Any = getattr(sys, "monitoring", None)
+        #: the monitoring tool id this tracker holds; None without one
         self.tool: int | None = None
         if self.monitoring is not None:
-            for tool in (2, 3, 4, 5):  # PROFILER_ID, then the free ids
+            # PROFILER_ID, then the free ids
+            for tool in (2, 3, 4, 5):
                 if self.monitoring.get_tool(tool) is None:
                     self.monitoring.use_tool_id(tool, "pytest-delegation")
                     self.monitoring.register_callback(
@@ -45,11 +66,12 @@ class Tracker:
                 self.measured = False
 
     def _counts(self, code: Any) -> bool:
+        """A function in a project file; CO_OPTIMIZED leaves out module and class bodies."""
         filename = code.co_filename
         return bool(
             filename.startswith(self.prefix)
             and not filename.startswith(_OWN_FOLDER)
-            and code.co_flags & inspect.CO_OPTIMIZED  # functions: not module or class bodies
+            and code.co_flags & inspect.CO_OPTIMIZED
             and "site-packages" not in filename
         )
 
@@ -63,7 +85,8 @@ class Tracker:
 
     def _on_start(self, code: Any, offset: int) -> Any:
         if not self.test and self._counts(code):
-            return None  # project code between tests: not counted, but watched still
+            # project code between tests: not counted, but watched still
+            return None
         self._record(code)
         return self.monitoring.DISABLE
 
@@ -72,7 +95,8 @@ class Tracker:
         filename = frame.f_code.co_filename
         if filename not in self.seen:
             self._record(frame.f_code)
-        return None  # no line tracing
+        # no line tracing
+        return None
 
     def start(self, test: str) -> None:
         self.test = test
@@ -81,14 +105,16 @@ class Tracker:
             if not self.monitoring.get_events(self.tool):
                 self.monitoring.set_events(self.tool, self.monitoring.events.PY_START)
         elif self.monitoring is None:
-            if sys.gettrace() is not None:  # coverage or a debugger: never a second tracer
+            # coverage or a debugger: never a second tracer
+            if sys.gettrace() is not None:
                 self.measured = False
                 return
             threading.settrace(self._on_call)
             sys.settrace(self._on_call)
 
     def stop(self) -> None:
-        self.test = ""  # 3.12+: between tests the callback records nothing
+        # 3.12+: between tests the callback records nothing
+        self.test = ""
         if self.monitoring is None and sys.gettrace() == self._on_call:
             sys.settrace(None)
             threading.settrace(None)  # type: ignore[arg-type,unused-ignore]

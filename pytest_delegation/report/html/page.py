@@ -1,11 +1,12 @@
 """The HTML report: one self-contained page a person opens to look at a run.
 
 It renders the JSON report data (``jsonreport.report_data``), so every format shows the
-same facts. The page must work offline and from a CI artifact: CSS, JS and SVG are inline,
-a Content-Security-Policy forbids fetching anything. Pictures carry text too (status
-words, run labels), so the page reads without colour and through a screen reader. Large
-runs stay fast: each test costs a few bytes of an embedded JSON blob, and a task's test
-table is only built when its ``<details>`` is opened.
+same facts. The page must work offline and from a CI artifact: CSS, JS and SVG are inline
+(the style and script live beside this module as ``page.css`` and ``page.js``, package
+data read once and inlined), a Content-Security-Policy forbids fetching anything. Pictures
+carry text too (status words, run labels), so the page reads without colour and through a
+screen reader. Large runs stay fast: each test costs a few bytes of an embedded JSON blob,
+and a task's test table is only built when its ``<details>`` is opened.
 """
 
 from __future__ import annotations
@@ -14,29 +15,46 @@ from collections import Counter
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import functools
 import html
+from importlib import resources
 import json
 import math
 from typing import Any
 from urllib.parse import quote
 
+from pytest_delegation.vocab import FAILING
+from pytest_delegation.vocab import Outcome
+from pytest_delegation.vocab import Status
 
+
+# a sign for each task status and test outcome (the vocab words), always shown with its word
 ICON = {
     "passed": "✓", "failed": "✗", "error": "‼", "blocked": "⊘", "flaky": "≈",
-    "skipped": "↷", "not-run": "○", "xfailed": "✓", "xpassed": "!", "xpassed-strict": "✗",
+    "skipped": "↷", "not-run": "○", "xfailed": "✓", "xpassed": "!",
 }  # fmt: skip
 SEVERITY_ICON = {"error": "✗", "warning": "▲"}
-STATUS_ORDER = ("failed", "error", "blocked", "flaky", "passed", "skipped", "not-run")
-FAILING = ("failed", "error", "xpassed-strict")
+# the task filter's order: trouble first
+STATUS_ORDER = (
+    Status.FAILED, Status.ERROR, Status.BLOCKED, Status.FLAKY,
+    Status.PASSED, Status.SKIPPED, Status.NOT_RUN,
+)  # fmt: skip
+# statuses that fail the verdict when the report has none
+VERDICT_FAILING = frozenset({Status.FAILED, Status.BLOCKED, Status.ERROR})
 SHOWN_KEYS = {"rule", "severity", "task", "other_task", "test", "message", "fix", "reproduce"}
-NBSP = "\u00a0"  # keeps "3.2 s" and "wave 1" on one line
-NO_TASK = "#none"  # the task filter's value for findings of no task: never a task id
-BIG = 150  # tasks and findings beyond which sections render when scrolled to
-FAILING_SHOWN = 5  # failing tests listed in a task's section without opening its table
+# keeps "3.2 s" and "wave 1" on one line
+NBSP = "\u00a0"
+# the task filter's value for findings of no task: never a task id
+NO_TASK = "#none"
+# tasks and findings beyond which sections render when scrolled to
+BIG = 150
+# failing tests listed in a task's section without opening its table
+FAILING_SHOWN = 5
 
 # DAG geometry (SVG user units)
 BOX_W, BOX_H, COL_GAP, ROW_GAP, TOP, MARGIN = 200, 46, 70, 12, 34, 10
-ID_CHARS = 25  # characters of a task id that fit a box; the full id is in its tooltip
+# characters of a task id that fit a box; the full id is in its tooltip
+ID_CHARS = 25
 # timeline geometry
 LANE_H, BAR_H, LABEL_W, PLOT_W, AXIS_H = 30, 22, 86, 900, 26
 
@@ -54,7 +72,7 @@ def render_html(data: Mapping[str, Any]) -> str:
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">",
         f"<title>Delegation report: {verdict} ({_e(plan.get('path', ''))})</title>",
-        f"<style>{CSS}</style></head>",
+        f"<style>\n{_asset('page.css')}</style></head>",
         # rendering only what is on screen (content-visibility) keeps big runs fast; small
         # ones render whole, for full-page screenshots and printing
         "<body class='big'>"
@@ -72,9 +90,15 @@ def render_html(data: Mapping[str, Any]) -> str:
         "</main>",
         "<script type='application/json' id='tests-data'>",
         _blob(plan, tasks, data.get("untagged") or {}, runs),
-        f"</script><script>{JS}</script></body></html>\n",
+        f"</script><script>\n{_asset('page.js')}</script></body></html>\n",
     ]
     return "\n".join(parts)
+
+
+@functools.cache
+def _asset(name: str) -> str:
+    """A file shipped beside this module (package data), read once, to inline in the page."""
+    return (resources.files("pytest_delegation.report.html") / name).read_text(encoding="utf-8")
 
 
 def _e(value: object) -> str:
@@ -96,7 +120,7 @@ def _task_link(task: str, plan: Mapping[str, Any]) -> str:
 
 
 def _status(task: str, tasks: Mapping[str, Any]) -> str:
-    return str(tasks.get(task, {}).get("status", "not-run"))
+    return str(tasks.get(task, {}).get("status", Status.NOT_RUN))
 
 
 def _badge(status: str) -> str:
@@ -122,7 +146,7 @@ def _verdict_failed(data: Mapping[str, Any]) -> bool:
     if "verdict" in summary:
         return bool(summary["verdict"] == "failed")
     statuses = {entry.get("status") for entry in data.get("tasks", {}).values()}
-    return bool(summary.get("errors")) or bool(statuses & {"failed", "blocked", "error"})
+    return bool(summary.get("errors")) or bool(statuses & VERDICT_FAILING)
 
 
 def _header(
@@ -189,7 +213,8 @@ def _dag(plan: Mapping[str, Any], tasks: Mapping[str, Any]) -> str:
     for c in range(len(columns)):
         x = MARGIN + c * (BOX_W + COL_GAP) + BOX_W / 2
         out.append(f"<text class='wave' x='{x}' y='20'>wave {c + 1}</text>")
-    curves, heads = [], []  # two paths for all edges: one element each, not one per edge
+    # two paths for all edges: one element each, not one per edge
+    curves, heads = [], []
     for task, (x2, y2) in pos.items():
         for dep in plan["tasks"].get(task, {}).get("depends_on", ()):
             if dep in pos:
@@ -206,7 +231,8 @@ def _dag(plan: Mapping[str, Any], tasks: Mapping[str, Any]) -> str:
         n = len(entry.get("tests") or plan["tasks"].get(task, {}).get("tests") or ())
         shown = task if len(task) <= ID_CHARS else task[: ID_CHARS - 1] + "…"
         tip = f"{task}: {status}, {_plural(n, 'test')}"
-        out.append(  # the <title> is the link's tooltip and accessible name
+        # the <title> is the link's tooltip and accessible name
+        out.append(
             f"<a href='{_e(_href(task))}' class='node st-{_e(status)}' transform='translate("
             f"{x},{y})'><title>{_e(tip)}</title><rect width='{BOX_W}' height='{BOX_H}' rx='6'/>"
             f"<text x='10' y='19' class='id'>{_e(shown)}</text><text x='10' y='37'>"
@@ -312,7 +338,8 @@ def _timeline(runs: Sequence[Mapping[str, Any]]) -> tuple[str, list[list[Any]]]:
             + (f", {outcome}" if outcome else "")
         )
         text = ""
-        for label in _bar_labels(run, name, kind, outcome):  # the longest that fits
+        # the longest that fits
+        for label in _bar_labels(run, name, kind, outcome):
             if len(label) * 6.6 + 8 < w:
                 text = f"<text x='{x + 4:.1f}' y='{y + 15:.1f}'>{_e(label)}</text>"
                 break
@@ -382,7 +409,8 @@ def _findings(findings: list[Mapping[str, Any]], plan: Mapping[str, Any]) -> str
         extra = "".join(
             f"<dt>{_e(str(k).replace('_', ' '))}</dt><dd>{_value(v)}</dd>"
             for k, v in finding.items()
-            if k not in SHOWN_KEYS  # the rest, whatever a rule adds
+            # the rest, whatever a rule adds
+            if k not in SHOWN_KEYS
         )
         out.append(
             f"<li class='finding sev-{_e(severity)}' data-rule='{_e(finding['rule'])}' "
@@ -413,7 +441,7 @@ def _outcomes(plan_task: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[st
     """A task's tests with their outcomes; selected tests that never ran are 'not-run'."""
     outcomes = dict(entry.get("tests") or {})
     for test in plan_task.get("tests") or ():
-        outcomes.setdefault(test, "not-run")
+        outcomes.setdefault(test, Outcome.NOT_RUN)
     return outcomes
 
 
@@ -440,7 +468,8 @@ def _task_sections(
         "</span></div>"
     ]
     in_waves = [t for wave in plan["waves"] for t in wave if t in plan["tasks"]]
-    for task in dict.fromkeys([*in_waves, *plan["tasks"]]):  # in wave order, as in the graph
+    # in wave order, as in the graph
+    for task in dict.fromkeys([*in_waves, *plan["tasks"]]):
         spec, entry = plan["tasks"][task], tasks.get(task, {})
         status = _status(task, tasks)
         outcomes = _outcomes(spec, entry)
@@ -550,216 +579,3 @@ def _blob(
     text = json.dumps(blob, ensure_ascii=False, separators=(",", ":"))
     # inside <script> only "</script" or "<!--" could end the blob early
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-CSS = """
-:root{--fg:#1b1f24;--muted:#57606a;--line:#d0d7de;--bg:#fff;--panel:#f6f8fa;--focus:#0b57d0;
-font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--fg);
-background:var(--bg);line-height:1.45}
-body{margin:0 auto;max-width:1200px;padding:0 16px 48px}
-code,pre{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.9em}
-code{overflow-wrap:anywhere}
-h1{font-size:1.6rem;margin:.6em 0 .2em}h2{margin-top:1.6em;border-bottom:1px solid var(--line);
-padding-bottom:.2em}h3{font-size:1.05rem;margin:0 0 .4em}
-a{color:#0a58ca}[hidden]{display:none!important}
-:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
-.skip{position:absolute;left:-999px}.skip:focus{left:16px;top:8px;background:#fff;padding:4px}
-nav{display:flex;flex-wrap:wrap;gap:4px 16px;padding:8px 0;border-bottom:1px solid var(--line)}
-.facts,.hint{color:var(--muted);margin:.2em 0}
-.verdict{font-size:.8em;padding:2px 10px;border-radius:6px;white-space:nowrap;vertical-align:2px}
-.counts{display:grid;grid-template-columns:repeat(auto-fill,minmax(80px,1fr));gap:8px;
-margin:12px 0}
-.count{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:6px 10px}
-.count dt{font-size:.8rem;color:var(--muted)}.count dd{margin:0;font-size:1.4rem;font-weight:600}
-.count.zero dd{color:var(--muted);font-weight:400}
-.c-failed:not(.zero),.c-errors:not(.zero){border-left:5px solid #b21f2d}
-.c-blocked:not(.zero),.c-flaky:not(.zero),.c-warnings:not(.zero){border-left:5px solid #b58105}
-.c-passed:not(.zero){border-left:5px solid #1e7e34}
-.notes{color:var(--muted);padding-left:1.2em}
-.scroll{overflow:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
-.dag{max-height:75vh;width:fit-content;max-width:100%}
-.graph{display:block;width:var(--w);max-width:100%;min-width:calc(var(--w)*.75);height:auto}
-.graph .wave{font:600 13px sans-serif;text-anchor:middle;fill:var(--muted)}
-.edge{fill:none;stroke:#8c959f;stroke-width:1.4}.head{fill:#8c959f}
-.node rect{stroke-width:1.5}.node text{font:13px sans-serif;fill:#1b1f24}
-.node .id{font-weight:600}.node:focus-visible{outline:none}
-.node:hover rect,.node:focus-visible rect{stroke:var(--focus);stroke-width:4}
-.st-passed{--c:#1e7e34;--b:#dff3e3}.st-failed,.st-error{--c:#b21f2d;--b:#fbe0e2}
-.st-blocked{--c:#8a4b00;--b:#ffe7cc}.st-flaky{--c:#7a5b00;--b:#fff3c4}
-.st-skipped{--c:#57606a;--b:#eaeef2}.st-not-run{--c:#6e7781;--b:#fff}
-.node rect{fill:var(--b);stroke:var(--c)}.st-not-run rect{stroke-dasharray:5 3}
-.st-failed rect,.st-error rect{stroke-width:3}
-.badge,.verdict{background:var(--b);color:var(--c);border:1px solid var(--c);border-radius:4px;
-padding:0 6px;font-weight:600;font-size:.9em;white-space:nowrap}
-.tl{display:block;min-width:680px;width:100%;height:auto}
-.tl text{font:12px sans-serif;fill:#1b1f24}
-.run text{stroke:#fff;stroke-width:3px;paint-order:stroke;stroke-linejoin:round}
-.tl .axis{fill:var(--muted);text-anchor:middle}
-.tl .lane{fill:var(--muted)}.tick{stroke:#eaeef2}
-.run rect{stroke:#57606a;stroke-width:1}.run-task rect,.run-retry rect{fill:#dff3e3;stroke:#1e7e34}
-.out-failed rect,.out-error rect{fill:#fbe0e2;stroke:#b21f2d;stroke-width:2}
-.out-skipped rect,.out-not-run rect{fill:#eaeef2}
-.run-retry rect{stroke-dasharray:4 2;stroke-width:2}
-.run-order rect{fill:url(#hatch-order);stroke:#2f58b0}
-.run-bisect rect{fill:url(#hatch-bisect);stroke:#6a3aa8}
-.legend{display:flex;flex-wrap:wrap;gap:4px 16px;margin:6px 0;padding:0;list-style:none;
-font-size:.9em}.legend li{white-space:nowrap}
-.sw{display:inline-block;width:22px;height:12px;border:1px solid #1e7e34;background:#dff3e3}
-.sw.run-retry{border:2px dashed #1e7e34}.sw.out-failed{border:2px solid #b21f2d;background:#fbe0e2}
-.sw.run-order{border-color:#2f58b0;background:repeating-linear-gradient(45deg,#5b7fd1 0 2px,
-#dbe7ff 2px 6px)}
-.sw.run-bisect{border-color:#6a3aa8;
-background:radial-gradient(#7b4bb8 30%,#efe3ff 35%) 0 0/5px 5px}
-table{border-collapse:collapse;width:100%;font-size:.9em}
-th,td{text-align:left;padding:3px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th.file{background:var(--panel);font-weight:600}
-.filters{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:flex-start;margin:8px 0}
-fieldset{border:1px solid var(--line);border-radius:6px;margin:0;padding:4px 10px 8px;
-display:flex;flex-wrap:wrap;gap:2px 14px;max-width:100%}
-legend{font-weight:600;font-size:.9em}fieldset label{white-space:nowrap}
-.filters .n{color:var(--muted)}select,input,button{font:inherit;max-width:100%}
-.findings{padding:0;list-style:none}
-.big .finding{content-visibility:auto;contain-intrinsic-size:auto 120px}
-.finding{border:1px solid var(--line);border-left:5px solid #b58105;border-radius:6px;
-padding:6px 12px;margin:8px 0}
-.finding.sev-error{border-left-color:#b21f2d}.finding p{margin:.3em 0;overflow-wrap:anywhere}
-.pick{display:flex;flex-wrap:wrap;align-items:center;gap:6px;padding-top:10px}
-.sev{font-weight:700;color:#7a5b00}.sev-error .sev{color:#b21f2d}
-.rule{background:var(--panel);padding:0 4px;border-radius:3px;font-weight:600}
-pre{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--panel);padding:6px 10px;
-border-radius:4px;margin:.3em 0}
-.extra{display:grid;grid-template-columns:max-content 1fr;gap:0 12px;margin:.3em 0;
-font-size:.9em}.extra dt{color:var(--muted)}.extra dd{margin:0;min-width:0}
-.task{border:1px solid var(--line);border-radius:6px;padding:10px 14px;margin:10px 0}
-.big .task{content-visibility:auto;contain-intrinsic-size:auto 180px}
-.task:target{box-shadow:0 0 0 3px var(--focus)}
-.meta{color:var(--muted);margin:.3em 0}.meta a{white-space:nowrap}
-details{margin:.3em 0}summary{cursor:pointer}details ul{margin:.3em 0;padding-left:1.4em}
-.o-failed,.o-error,.o-xpassed-strict{color:#b21f2d;font-weight:600}
-@media (max-width:600px){body{padding:0 10px 32px}h1{font-size:1.3rem}
-.finding{padding:6px 8px}.count{padding:4px 8px}.count dd{font-size:1.2rem}
-.graph{width:var(--w);max-width:none}.tl{min-width:820px}}
-@media print{.big .task,.big .finding{content-visibility:visible}.scroll{max-height:none}}
-"""
-
-JS = """
-(() => {
-  "use strict";
-  const blob = JSON.parse(document.getElementById("tests-data").textContent);
-  const el = (tag, text, cls) => {
-    const e = document.createElement(tag);
-    if (text !== undefined) e.textContent = text;
-    if (cls) e.className = cls;
-    return e;
-  };
-  function table(heads, body) {
-    const t = el("table"), tb = el("tbody"), tr = el("tr");
-    for (const h of heads) tr.append(el("th", h));
-    t.append(el("thead"), tb);
-    t.tHead.append(tr);
-    body(tb);
-    const wrap = el("div", undefined, "scroll");
-    wrap.append(t);
-    return wrap;
-  }
-  function tests(tb, flat) {
-    let prev = "", file = null;
-    for (let i = 0; i < flat.length; i += 3) {
-      const id = prev.slice(0, flat[i]) + flat[i + 1], o = blob.o[flat[i + 2]];
-      prev = id;
-      const k = id.indexOf("::"), f = k < 0 ? "" : id.slice(0, k);
-      if (f !== file && (file = f)) {  // a heading row per file
-        const tr = el("tr"), th = el("th", f, "file");
-        th.colSpan = 2;
-        th.scope = "colgroup";
-        tr.append(th);
-        tb.append(tr);
-      }
-      const tr = el("tr"), td = el("td");
-      td.append(el("code", k < 0 ? id : id.slice(k + 2)));
-      tr.append(td, el("td", blob.i[o] + " " + o, "o-" + o));
-      tb.append(tr);
-    }
-  }
-  function fill(d) {
-    if (d.dataset.done) return;
-    d.dataset.done = "1";
-    if (d.classList.contains("runs")) {
-      d.append(table(["worker", "run", "kind", "start (s)", "duration", "tests", "outcome"],
-        (tb) => { for (const r of blob.r) { const tr = el("tr");
-          for (const c of r) tr.append(el("td", String(c)));
-          tb.append(tr); } }));
-    } else {
-      const flat = d.dataset.untagged ? blob.u : blob.t[d.dataset.task] || [];
-      d.append(table(["test", "outcome"], (tb) => tests(tb, flat)));
-    }
-  }
-  document.addEventListener("toggle", (ev) => {
-    const d = ev.target;
-    if (d.open && d.classList && d.classList.contains("lazy")) fill(d);
-  }, true);
-
-  const form = document.getElementById("finding-filters");
-  if (form) {
-    const items = Array.from(document.querySelectorAll("#finding-list > li"));
-    const count = document.getElementById("finding-count");
-    const checked = (name) => new Set(Array.from(
-      form.querySelectorAll("input[name='" + name + "']:checked"), (i) => i.value));
-    const apply = () => {
-      const rules = checked("rule"), sevs = checked("severity"), task = form.elements.task.value;
-      let shown = 0;
-      for (const li of items) {
-        const ok = rules.has(li.dataset.rule) && sevs.has(li.dataset.severity) &&
-          (!task || JSON.parse(li.dataset.tasks).includes(task));
-        li.hidden = !ok;
-        if (ok) shown++;
-      }
-      count.textContent = "Showing " + shown + " of " + items.length + " findings";
-    };
-    const showAll = (task) => {
-      for (const box of form.querySelectorAll("input[type=checkbox]")) box.checked = true;
-      form.elements.task.value = task;
-      apply();
-    };
-    form.addEventListener("change", apply);
-    form.addEventListener("reset", (ev) => {  // at once: a native reset updates later
-      ev.preventDefault();
-      showAll("");
-    });
-    for (const a of document.querySelectorAll("a[data-finding-task]")) {
-      a.addEventListener("click", () => showAll(a.dataset.findingTask));
-    }
-  }
-
-  const q = document.getElementById("task-q"), st = document.getElementById("task-status");
-  const sections = Array.from(document.querySelectorAll("section.task[data-status]"));
-  const tcount = document.getElementById("task-count");
-  const applyTasks = () => {
-    const text = q.value.trim().toLowerCase(), s = st.value;
-    let shown = 0;
-    for (const sec of sections) {
-      const ok = (!s || sec.dataset.status === s) &&
-        (!text || sec.id.slice(5).toLowerCase().includes(text));
-      sec.hidden = !ok;
-      if (ok) shown++;
-    }
-    tcount.textContent = shown === sections.length ? "" :
-      "showing " + shown + " of " + sections.length;
-  };
-  q.addEventListener("input", applyTasks);
-  st.addEventListener("change", applyTasks);
-  const reveal = () => {
-    let id = location.hash.slice(1);
-    try { id = decodeURIComponent(id); } catch (e) { /* not percent-encoded */ }
-    const target = id && document.getElementById(id);
-    if (target && target.hidden) {
-      q.value = "";
-      st.value = "";
-      applyTasks();
-      target.scrollIntoView();
-    }
-  };
-  window.addEventListener("hashchange", reveal);
-  document.body.dataset.ready = "1";
-})();
-"""

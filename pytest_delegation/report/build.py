@@ -1,0 +1,87 @@
+"""The verdict of a run and the one RunReport every output format renders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.checks.findings import fails
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.report.model import Results
+from pytest_delegation.report.model import RunReport
+from pytest_delegation.report.model import TimelineRow
+
+
+def build_report(
+    plan: Plan,
+    plan_path: str,
+    results: Results,
+    findings: list[Finding],
+    *,
+    duration: float,
+    mode: str,
+    checks: tuple[str, ...],
+    skipped_checks: tuple[str, ...],
+    collect_only: bool,
+    notes: list[str],
+    timeline: list[TimelineRow],
+    seed: int | None,
+    tests_failed: int,
+    fail_on: str,
+) -> RunReport:
+    """The report, failed when a task did, a test did, or a finding fails the run."""
+    report = RunReport(
+        plan=plan,
+        plan_path=plan_path,
+        tasks=results.tasks,
+        findings=findings,
+        untagged=results.untagged,
+        duration=duration,
+        mode=mode,
+        checks=checks,
+        skipped_checks=skipped_checks,
+        collect_only=collect_only,
+        notes=notes,
+        timeline=timeline,
+        seed=seed,
+    )
+    report.failed = results.failed() or tests_failed > 0 or fails(findings, fail_on)
+    return report
+
+
+def exit_status(report: RunReport, current: int | pytest.ExitCode) -> int | pytest.ExitCode:
+    """A failed verdict fails a session that pytest alone would call a success."""
+    if report.failed and current in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return pytest.ExitCode.TESTS_FAILED
+    return current
+
+
+def write_reports(
+    report: RunReport, destinations: Sequence[tuple[str, str | None]], base: object
+) -> None:
+    """Every file report, each written atomically: a complete file or the old one."""
+    import json
+    from pathlib import Path
+
+    from pytest_delegation.report.data import report_data
+    from pytest_delegation.report.files import write_atomic
+
+    files = [(kind, dest) for kind, dest in destinations if dest]
+    if not files:
+        return
+    data = report_data(report)
+    for kind, dest in files:
+        path = Path(str(base)) / dest
+        if kind == "json":
+            text = json.dumps(data, indent=2, default=str) + "\n"
+        elif kind == "markdown":
+            from pytest_delegation.report.markdown import render_markdown
+
+            text = render_markdown(data)
+        else:
+            from pytest_delegation.report.html import render_html
+
+            text = render_html(data)
+        write_atomic(path, text)

@@ -1,0 +1,201 @@
+"""The worker mode of a session: one fork server, the task runs, then the order check.
+
+The session hands over its collected tests and gets back what ran; the fork server,
+the work folders, the launcher and the pool live and die here. Durations of each task
+are kept in pytest's cache so the next run starts the longest tasks first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from pathlib import Path
+import shutil
+import tempfile
+
+import pytest
+
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.options import Settings
+from pytest_delegation.order.check import check_order
+from pytest_delegation.plan.model import Plan
+from pytest_delegation.report.model import Results
+from pytest_delegation.report.model import TimelineRow
+from pytest_delegation.report.progress import Progress
+from pytest_delegation.run.argv import coverage_target
+from pytest_delegation.run.argv import worker_argv
+from pytest_delegation.run.argv import worker_env
+from pytest_delegation.run.forkserver import ForkServer
+from pytest_delegation.run.forkserver import start_server
+from pytest_delegation.run.pool import Handle
+from pytest_delegation.run.pool import Pool
+from pytest_delegation.run.process import Launcher
+from pytest_delegation.run.replay import Replayer
+from pytest_delegation.run.scheduler import Scheduler
+from pytest_delegation.run.sequences import SequenceRunner
+from pytest_delegation.run.tasks import TaskItem
+from pytest_delegation.run.tasks import TaskRunner
+from pytest_delegation.run.waves import WaveHooks
+from pytest_delegation.vocab import Status
+
+
+DURATIONS = "delegation/durations"
+
+
+def as_item(item: pytest.Item) -> TaskItem:
+    return TaskItem(item.nodeid, item.location, str(item.path))
+
+
+class WorkerMode:
+    """Everything of a session that starts processes (``--delegation-workers`` >= 1)."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, workers: int) -> None:
+        self.config = config
+        self.settings = settings
+        self.workers = workers
+        self.server: ForkServer | None = None
+        self.argv = worker_argv(config)
+        self.coverage = coverage_target(config)
+        basetemp = config.option.basetemp
+        self.basetemp = Path(basetemp).resolve() if basetemp else None
+        self.progress = Progress(config)
+
+    def start_server(self) -> None:
+        """Start the server workers fork from (see forkserver.py), while pytest collects."""
+        if self.settings.start != "fork" or self.coverage is not None:
+            # pytest-cov measures each worker from its very start: spawn them
+            return
+        self.server = start_server(
+            self.argv, self.config.invocation_params.dir, worker_env(None), self.settings.preload
+        )
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+    def _launcher(self, workdir: Path, coverage: bool) -> Launcher:
+        return Launcher(
+            self.argv,
+            self.config.invocation_params.dir,
+            workdir,
+            basetemp=self.basetemp,
+            server=self.server,
+            coverage=coverage,
+        )
+
+    def run_tasks(
+        self,
+        session: pytest.Session,
+        plan: Plan,
+        by_task: Mapping[str, Sequence[pytest.Item]],
+        untagged: Sequence[pytest.Item],
+        results: Results,
+        add_finding: Callable[[Finding], None],
+        timeline: list[TimelineRow],
+        clock: float,
+    ) -> TaskRunner:
+        runnable = [t for wave in plan.waves for t in wave if by_task.get(t)]
+        scheduler = Scheduler(
+            plan,
+            runnable,
+            mode=self.settings.schedule,
+            retries=self.settings.retries,
+            estimates=self._durations(),
+        )
+        runner = TaskRunner(
+            scheduler,
+            {t: [as_item(i) for i in by_task[t]] for t in runnable},
+            [as_item(i) for i in untagged],
+            results,
+            Replayer(session),
+            WaveHooks(self.config, plan, runnable, results, self.progress.wave_started),
+            self.progress,
+            add_finding,
+            retries=self.settings.retries,
+            boundaries="boundaries" in self.settings.checks,
+            timeline=timeline,
+            clock=clock,
+            on_coverage=self._hand_over_coverage if self.coverage is not None else None,
+        )
+        workdir = Path(tempfile.mkdtemp(prefix="pytest-delegation-"))
+        launcher = self._launcher(workdir, self.coverage is not None)
+        try:
+            if not Pool(self.workers, launcher.start, self.settings.timeout).run(runner):
+                runner.stop()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+            self._remember_durations(runnable, results)
+        return runner
+
+    def _hand_over_coverage(self, worker: Handle) -> None:
+        hand_over = getattr(worker, "hand_over_coverage", None)
+        if hand_over is not None and self.coverage is not None:
+            hand_over(self.coverage)
+
+    def check_order(
+        self,
+        plan: Plan,
+        by_task: Mapping[str, Sequence[pytest.Item]],
+        untagged: Sequence[pytest.Item],
+        baseline: Mapping[str, str],
+        timeline: list[TimelineRow],
+        clock: float,
+        seed: int,
+    ) -> tuple[list[Finding], str]:
+        """Replay the suite in other orders; pin every changed outcome to its culprit."""
+        files = {
+            item.nodeid: str(item.path)
+            for items in (*by_task.values(), untagged)
+            for item in items
+        }
+        tests = {task: [i.nodeid for i in items] for task, items in by_task.items()}
+        workdir = Path(tempfile.mkdtemp(prefix="pytest-delegation-order-"))
+        try:
+            runner = SequenceRunner(
+                self._launcher(workdir, coverage=False),
+                self.workers,
+                files,
+                timeout=self.settings.timeout,
+                timeline=timeline,
+                clock=clock,
+            )
+            findings = check_order(
+                runner,
+                plan,
+                tests,
+                [i.nodeid for i in untagged],
+                baseline,
+                self.settings.shuffles,
+                seed,
+                lambda line: self.progress.say(line, bold=True),
+                self.config.rootpath,
+            )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        reproduced = sum(1 for f in findings if "reproduce" in f.extra)
+        reused = f" ({runner.reused} more answered by an identical run)" * bool(runner.reused)
+        note = (
+            f"order check: {runner.sessions} worker runs{reused}, {runner.tests_executed} "
+            f"tests executed, {reproduced} reproduce "
+            f"command{'s' * (reproduced != 1)} run (seed {seed})"
+        )
+        return findings, note
+
+    def _durations(self) -> dict[str, float]:
+        cache = getattr(self.config, "cache", None)
+        known = cache.get(DURATIONS, {}) if cache is not None else {}
+        return known if isinstance(known, dict) else {}
+
+    def _remember_durations(self, tasks: Sequence[str], results: Results) -> None:
+        """Next run starts the longest tasks first (see Scheduler priorities)."""
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return
+        known = dict(self._durations())
+        for task in tasks:
+            result = results[task]
+            if result.attempts and result.status in (Status.PASSED, Status.FLAKY, Status.FAILED):
+                known[task] = round(result.duration, 3)
+        cache.set(DURATIONS, known)
