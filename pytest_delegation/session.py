@@ -9,7 +9,6 @@ the end to `report.build`. The results of the run are recorded in one `Results`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-import os
 import random
 import time
 
@@ -24,6 +23,7 @@ from pytest_delegation.collect.loading import AUTO
 from pytest_delegation.collect.loading import configured_plan
 from pytest_delegation.collect.loading import finish
 from pytest_delegation.collect.loading import infer_plan
+from pytest_delegation.collect.loading import plan_label
 from pytest_delegation.collect.mapping import Assignment
 from pytest_delegation.collect.mapping import TestRef
 from pytest_delegation.collect.mapping import assign
@@ -33,6 +33,8 @@ from pytest_delegation.plan.model import Plan
 from pytest_delegation.report.model import Results
 from pytest_delegation.report.model import RunReport
 from pytest_delegation.report.model import TimelineRow
+from pytest_delegation.run.count import mode_label
+from pytest_delegation.run.count import worker_count
 
 
 #: the checks that need workers
@@ -63,29 +65,14 @@ class DelegationSession:
         self.report: RunReport | None = None
         self.notes: list[str] = []
         self.seed = settings.seed if settings.seed is not None else random.randrange(10**6)
-        self.workers = self._workers()
-        self.mode = self._mode()
+        self.workers = worker_count(config, settings, self.plan)
+        self.mode = mode_label(self.workers, settings.schedule)
         from pytest_delegation.run.inprocess import InProcess
         from pytest_delegation.run.workers import WorkerMode
 
         self.runner: WorkerMode | InProcess | None = (
             WorkerMode(config, settings, self.workers) if self.workers else None
         )
-
-    def _workers(self) -> int:
-        """Workers at once; 0 is the in-process mode."""
-        if self.settings.workers != "auto":
-            return int(self.settings.workers)
-        if self.config.option.collectonly:
-            return 0
-        limit = self.plan.max_parallel if self.plan is not None else 4
-        return max(1, min(os.cpu_count() or 1, limit))
-
-    def _mode(self) -> str:
-        if self.workers == 0:
-            return "in-process"
-        plural = "s" * (self.workers != 1)
-        return f"{self.workers} worker{plural}, {self.settings.schedule} schedule"
 
     def add_finding(self, finding: Finding) -> None:
         if is_ignored(finding, self.ignores):
@@ -184,56 +171,15 @@ class DelegationSession:
             )
         if self.config.option.collectonly:
             return True
-        by_task: dict[str, list[pytest.Item]] = {task: [] for task in self.results.tasks}
-        untagged: list[pytest.Item] = []
-        for item in session.items:
-            task = self.assignment.task_of.get(item.nodeid)
-            if task is None:
-                untagged.append(item)
-            elif task in by_task:
-                by_task[task].append(item)
-        runner = mode.run_tasks(
-            session, self.plan, by_task, untagged, self.results, self.add_finding,
-            self.timeline, self.clock,
+        self.notes += mode.run(
+            session, self.plan, self.assignment.task_of, self.results, self.add_finding,
+            self.timeline, self.clock, self.seed,
         )  # fmt: skip
-        try:
-            if "order" in self.settings.checks and not runner.stopped:
-                baseline = self.results.baseline(runner.flaky_tests)
-                findings, note = mode.check_order(
-                    self.plan, by_task, untagged, baseline, self.timeline, self.clock, self.seed
-                )
-                self.notes.append(note)
-                for finding in findings:
-                    self.add_finding(finding)
-        finally:
-            mode.close()
-            if "boundaries" in self.settings.checks:
-                self._check_boundaries(runner.executed, session.items)
-                if runner.unmeasured:
-                    self.notes.append(
-                        "file boundaries not measured for "
-                        + ", ".join(sorted(runner.unmeasured))
-                        + ": another tracer (coverage, a debugger) was active; Python 3.12+ "
-                        "measures alongside it"
-                    )
         if session.shouldfail:
             raise session.Failed(session.shouldfail)
         if session.shouldstop:
             raise session.Interrupted(session.shouldstop)
         return True
-
-    def _check_boundaries(self, executed: dict[str, dict], items: Sequence[pytest.Item]) -> None:  # type: ignore[type-arg]
-        from pytest_delegation.checks.boundaries import boundary_findings
-        from pytest_delegation.checks.boundaries import project_files
-
-        assert self.plan is not None
-        test_files = {item.nodeid.split("::", 1)[0] for item in items}
-        measured = {task: project_files(files, test_files) for task, files in executed.items()}
-        for task, files in measured.items():
-            self.results.executed(task, files)
-        plan_dir = plan_folder(self.plan, self.rootdir)
-        for finding in boundary_findings(self.plan, plan_dir, measured):
-            self.add_finding(finding)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -293,12 +239,7 @@ class DelegationSession:
 
     def _plan_label(self) -> str:
         assert self.plan is not None
-        if self.settings.plan == AUTO:
-            return AUTO
-        try:
-            return self.plan.path.resolve().relative_to(self.rootdir.resolve()).as_posix()
-        except ValueError:
-            return self.plan.path.as_posix()
+        return plan_label(self.plan, self.settings, self.rootdir)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.report is not None and ("term", None) in self.settings.reports:

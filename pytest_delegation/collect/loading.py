@@ -66,3 +66,13 @@ def infer_plan(test_files: Iterable[str], rootdir: Path) -> Plan:
         plan.add_task(Task(id=task_id, role="test-module", tests=("/" + file,)))
     plan.max_parallel = max(plan.max_parallel, len(plan.tasks))
     return plan
+
+
+def plan_label(plan: Plan, settings: Settings, rootdir: Path) -> str:
+    """The plan as the report names it: rootdir-relative, or ``auto``."""
+    if settings.plan == AUTO:
+        return AUTO
+    try:
+        return plan.path.resolve().relative_to(rootdir.resolve()).as_posix()
+    except ValueError:
+        return plan.path.as_posix()

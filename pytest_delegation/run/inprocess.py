@@ -40,6 +40,20 @@ class InProcess:
         self.started: set[str] = set()
         self.settled: set[str] = set()
 
+    @classmethod
+    def for_items(
+        cls,
+        config: pytest.Config,
+        plan: Plan,
+        task_of: Mapping[str, str],
+        results: Results,
+        items: Sequence[pytest.Item],
+    ) -> InProcess:
+        """The mode for these selected tests: their tasks are the ones that will run."""
+        present = {task_of.get(item.nodeid) for item in items}
+        runnable = [t for wave in plan.waves for t in wave if t in present and t in results]
+        return cls(config, plan, task_of, results, runnable)
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> None:
         task = self.task_of.get(item.nodeid)

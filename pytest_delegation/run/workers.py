@@ -16,7 +16,10 @@ import tempfile
 
 import pytest
 
+from pytest_delegation.checks.boundaries import boundary_findings
+from pytest_delegation.checks.boundaries import project_files
 from pytest_delegation.checks.findings import Finding
+from pytest_delegation.collect.mapping import plan_folder
 from pytest_delegation.options import Settings
 from pytest_delegation.order.check import check_order
 from pytest_delegation.plan.model import Plan
@@ -84,6 +87,59 @@ class WorkerMode:
             server=self.server,
             coverage=coverage,
         )
+
+    def run(
+        self,
+        session: pytest.Session,
+        plan: Plan,
+        task_of: Mapping[str, str],
+        results: Results,
+        add_finding: Callable[[Finding], None],
+        timeline: list[TimelineRow],
+        clock: float,
+        seed: int,
+    ) -> list[str]:
+        """The task runs, then the order check and the boundaries; returns the notes."""
+        by_task: dict[str, list[pytest.Item]] = {task: [] for task in results.tasks}
+        untagged: list[pytest.Item] = []
+        for item in session.items:
+            task = task_of.get(item.nodeid)
+            if task is None:
+                untagged.append(item)
+            elif task in by_task:
+                by_task[task].append(item)
+        notes = []
+        checks = self.settings.checks
+        runner = self.run_tasks(
+            session, plan, by_task, untagged, results, add_finding, timeline, clock
+        )
+        try:
+            if "order" in checks and not runner.stopped:
+                baseline = results.baseline(runner.flaky_tests)
+                findings, note = self.check_order(
+                    plan, by_task, untagged, baseline, timeline, clock, seed
+                )
+                notes.append(note)
+                for finding in findings:
+                    add_finding(finding)
+        finally:
+            self.close()
+            if "boundaries" in checks:
+                test_files = {item.nodeid.split("::", 1)[0] for item in session.items}
+                plan_dir = plan_folder(plan, self.config.rootpath)
+                measured = {t: project_files(f, test_files) for t, f in runner.executed.items()}
+                for task, files in measured.items():
+                    results.executed(task, files)
+                for finding in boundary_findings(plan, plan_dir, measured):
+                    add_finding(finding)
+                if runner.unmeasured:
+                    notes.append(
+                        "file boundaries not measured for "
+                        + ", ".join(sorted(runner.unmeasured))
+                        + ": another tracer (coverage, a debugger) was active; Python 3.12+ "
+                        "measures alongside it"
+                    )
+        return notes
 
     def run_tasks(
         self,
