@@ -77,7 +77,8 @@ def timeout_type(value: str) -> float | None:
         raise argparse.ArgumentTypeError(f"'{value}' is not a number of seconds") from None
     if seconds < 0 or seconds != seconds:
         raise argparse.ArgumentTypeError("the timeout must be a positive number of seconds")
-    return seconds or None  # 0: no limit
+    # 0: no limit
+    return seconds or None
 
 
 def _choice(what: str, choices: tuple[str, ...]) -> Callable[[str], str]:
@@ -117,7 +118,8 @@ def checks_type(value: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Settings:
     reports: tuple[tuple[str, str | None], ...]
-    plan: str | None  # None: the default file; "auto": infer one
+    #: None: the default file; "auto": infer one
+    plan: str | None
     plan_from_ini: bool
     workers: str
     retries: int

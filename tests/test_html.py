@@ -336,6 +336,8 @@ def test_an_empty_run() -> None:
     assert "✓ OK" in page
 
 
+# a whole plugin run: it verifies the session end to end, not the report layer alone
+@pytest.mark.task("e2e")
 def test_a_real_run_renders(shop: pytest.Pytester) -> None:
     """The JSON report of a real run (workers, timeline) has what the page needs."""
     models = shop.path / "tests/test_models.py"

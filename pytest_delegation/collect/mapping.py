@@ -23,11 +23,14 @@ from pytest_delegation.plan.patterns import relative_to
 class TestRef:
     """What mapping needs to know of a collected test."""
 
-    __test__ = False  # not a pytest test class
+    # not a pytest test class
+    __test__ = False
 
     nodeid: str
-    path: str  # rootdir-relative POSIX path of the test's file
-    marked: tuple[str, ...] = ()  # task ids named by the closest `task` marker(s)
+    #: rootdir-relative POSIX path of the test's file
+    path: str
+    #: task ids named by the closest `task` marker(s)
+    marked: tuple[str, ...] = ()
     line: int | None = None
 
 
@@ -45,9 +48,12 @@ class Selectors:
     """Every task's `tests:` selectors, indexed so a test is matched in O(depth)."""
 
     def __init__(self, plan: Plan, plan_dir: str) -> None:
-        self.plan_dir = plan_dir  # the plan's folder, relative to rootdir ('' if the same)
-        self.exact: dict[str, list[str]] = {}  # anchored path or folder -> tasks
-        self.nodeids: dict[str, list[tuple[str, str]]] = {}  # file -> (node-id prefix, task)
+        #: the plan's folder, relative to rootdir ('' if the same)
+        self.plan_dir = plan_dir
+        #: anchored path or folder -> tasks
+        self.exact: dict[str, list[str]] = {}
+        #: file -> (node-id prefix, task)
+        self.nodeids: dict[str, list[tuple[str, str]]] = {}
         self.globs: list[tuple[str, PatternSet]] = []
         self._cache: dict[str, tuple[str, ...]] = {}
         for task in plan.tasks.values():
@@ -110,7 +116,8 @@ def plan_folder(plan: Plan, rootdir: Path) -> str:
     try:
         rel = plan.base.resolve().relative_to(rootdir.resolve())
     except ValueError:
-        return "\0outside"  # matches no rootdir-relative path
+        # matches no rootdir-relative path
+        return "\0outside"
     return "" if str(rel) == "." else rel.as_posix()
 
 

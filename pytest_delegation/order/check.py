@@ -29,7 +29,8 @@ from pytest_delegation.order.search import suspects
 from pytest_delegation.plan.model import Plan
 
 
-MAX_ROUNDS = 8  # runs that put state-changing tests first (see changer_first)
+# runs that put state-changing tests first (see changer_first)
+MAX_ROUNDS = 8
 
 
 def check_order(

@@ -28,7 +28,8 @@ def order_findings(
     for suspect, verdict in zip(found, verdicts, strict=True):
         task = task_of.get(verdict.test)
         if not verdict.confirmed and suspect.kept:
-            continue  # a change seen only with the pollution kept in place, never plainly
+            # a change seen only with the pollution kept in place, never plainly
+            continue
         if not verdict.confirmed:
             findings.append(
                 Finding(
@@ -74,7 +75,8 @@ def _dependency(plan: Plan, task_of: Mapping[str, str], verdict: Verdict) -> Fin
     if verdict.kind == "victim":
         order = (*culprits, verdict.test) if culprits else (verdict.test,)
     else:
-        order = (verdict.test,)  # a brittle test fails on its own
+        # a brittle test fails on its own
+        order = (verdict.test,)
     command = reproduce_command(order)
     named = " and ".join(culprits) if culprits else "a test that ran before it (not pinned)"
     if verdict.kind == "victim":

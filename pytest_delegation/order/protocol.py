@@ -20,16 +20,20 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-SMALL_RUN = 16  # runs this short record state changes around every test: it costs little
+# runs this short record state changes around every test: it costs little
+SMALL_RUN = 16
 
 
 @dataclass(frozen=True)
 class Request:
     ids: tuple[str, ...]
-    snapshot: bool | tuple[str, ...] = False  # record state changes around these tests
-    label: str = "bisect"  # what the run is for, in the report's timeline
-    fresh: bool = False  # never answer from an earlier run of the same ids (confirmations)
-    # keep what these tests change in place for every later test (see child.Keeper)
+    #: record state changes around these tests
+    snapshot: bool | tuple[str, ...] = False
+    #: what the run is for, in the report's timeline
+    label: str = "bisect"
+    #: never answer from an earlier run of the same ids (confirmations)
+    fresh: bool = False
+    #: keep what these tests change in place for every later test (see child.Keeper)
     sticky: tuple[str, ...] = ()
 
     def watched(self) -> frozenset[str]:
@@ -44,10 +48,14 @@ class Run:
     outcomes: dict[str, str] = field(default_factory=dict)
     states: dict[str, list[str]] = field(default_factory=dict)
     crashed: bool = False
-    current: str | None = None  # the test running when the worker ended, if any
-    watched: frozenset[str] = frozenset()  # the tests whose state changes were recorded
-    reused: bool = False  # answered by an earlier run of the same ids: no worker started
-    sticky: tuple[str, ...] = ()  # the tests whose changes were kept for the whole run
+    #: the test running when the worker ended, if any
+    current: str | None = None
+    #: the tests whose state changes were recorded
+    watched: frozenset[str] = frozenset()
+    #: answered by an earlier run of the same ids: no worker started
+    reused: bool = False
+    #: the tests whose changes were kept for the whole run
+    sticky: tuple[str, ...] = ()
 
 
 # A client yields one Request and receives its Run, or yields a tuple of Requests that

@@ -18,11 +18,13 @@ import random
 from pytest_delegation.order.protocol import Client
 from pytest_delegation.order.protocol import Request
 from pytest_delegation.order.protocol import Run
+from pytest_delegation.vocab import FAILING
+from pytest_delegation.vocab import Outcome
 
 
-FAILING = frozenset({"failed", "error"})
 MAX_DDMIN_RUNS = 64
-MAX_CLEANER_TRIES = 4  # cleaner candidates tried side by side, in one batch
+# cleaner candidates tried side by side, in one batch
+MAX_CLEANER_TRIES = 4
 
 
 def orders(
@@ -57,9 +59,9 @@ def _flat(waves: Sequence[Sequence[Sequence[str]]], untagged: Sequence[str]) -> 
 
 def kind_of(baseline: str, outcome: str | None) -> str | None:
     """'victim' (passes alone, fails here), 'brittle' (fails alone, passes here), or None."""
-    if baseline == "passed" and outcome in FAILING:
+    if baseline == Outcome.PASSED and outcome in FAILING:
         return "victim"
-    if baseline in FAILING and outcome == "passed":
+    if baseline in FAILING and outcome == Outcome.PASSED:
         return "brittle"
     return None
 
@@ -72,9 +74,10 @@ class Suspect:
     kind: str
     order: str
     prefix: tuple[str, ...]
-    home: tuple[str, ...] = ()  # the tests before it in its own task's isolated run
-    # found in a run that kept the pollution of `prefix` in place (see child.Keeper): an
-    # artificial run, so a change that a plain run does not confirm is not news (not flaky)
+    #: the tests before it in its own task's isolated run
+    home: tuple[str, ...] = ()
+    #: found in a run that kept the pollution of `prefix` in place (see child.Keeper): an
+    #: artificial run, so a change that a plain run does not confirm is not news (not flaky)
     kept: bool = False
 
 
@@ -88,7 +91,8 @@ def suspects(baseline: dict[str, str], runs: Sequence[tuple[str, Run]]) -> list[
             kind = kind_of(baseline[test], run.outcomes.get(test))
             if kind is None:
                 continue
-            if run.sticky:  # only the tests whose changes were kept can be the cause
+            # only the tests whose changes were kept can be the cause
+            if run.sticky:
                 sticky = set(run.sticky)
                 before = tuple(t for t in run.ids[:position] if t in sticky)
                 if before:
@@ -105,11 +109,13 @@ class Verdict:
     test: str
     kind: str
     order: str
-    confirmed: bool = False  # the changed outcome reproduced (else: flaky)
+    #: the changed outcome reproduced (else: flaky)
+    confirmed: bool = False
     culprits: tuple[str, ...] = ()
     bisect_runs: int = 0
     state: list[str] = field(default_factory=list)
-    cleaner: str | None = None  # a test that undoes what the culprit left behind
+    #: a test that undoes what the culprit left behind
+    cleaner: str | None = None
 
 
 def investigate(
@@ -129,7 +135,8 @@ def investigate(
         # pass for a dependency
         again = yield Request((*prefix, test), label="confirm", fresh=True)
         if not kind_of_run(suspect.kind, again.outcomes.get(test)):
-            return verdict  # the changed outcome did not come back: flaky
+            # the changed outcome did not come back: flaky
+            return verdict
     # then the test alone; not side by side with the run above, where tests that share
     # a file could disturb each other and fake a confirmation
     alone = yield Request((test,), label="confirm", fresh=True)
@@ -143,9 +150,11 @@ def investigate(
         if not kind_of_run("brittle", check.outcomes.get(test)):
             return verdict
     elif suspect.kind == "brittle" and kind_of_run("brittle", alone.outcomes.get(test)):
-        return verdict  # passes alone too: it was its task's run that was unlucky
+        # passes alone too: it was its task's run that was unlucky
+        return verdict
     if not prefix:
-        return verdict  # nothing ran before it, and alone it behaves: flaky
+        # nothing ran before it, and alone it behaves: flaky
+        return verdict
 
     def interesting(run: Run) -> bool:
         return kind_of_run(verdict.kind, run.outcomes.get(test))
@@ -191,7 +200,7 @@ def _cleaner(verdict: Verdict, changes: Mapping[str, Collection[str]]) -> Client
         return None
     runs = yield tuple(Request((*verdict.culprits, t, verdict.test)) for t in candidates)
     for candidate, run in zip(candidates, runs, strict=True):
-        if run.outcomes.get(verdict.test) == "passed":
+        if run.outcomes.get(verdict.test) == Outcome.PASSED:
             return candidate
     return None
 
@@ -202,7 +211,7 @@ def state_key(change: str) -> str:
 
 
 def kind_of_run(kind: str, outcome: str | None) -> bool:
-    return outcome in FAILING if kind == "victim" else outcome == "passed"
+    return outcome in FAILING if kind == "victim" else outcome == Outcome.PASSED
 
 
 def _bisect(

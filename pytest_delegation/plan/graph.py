@@ -78,7 +78,8 @@ def _cycle_through(start: str, graph: Mapping[str, list[str]], members: set[str]
                     parents[nxt] = node
                     following.append(nxt)
         frontier = following
-    return [start, start]  # unreachable for a real component
+    # unreachable for a real component
+    return [start, start]
 
 
 def _components(graph: Mapping[str, list[str]]) -> list[list[str]]:

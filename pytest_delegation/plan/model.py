@@ -65,7 +65,7 @@ class Task:
     wave: int | None = None
     no_tests: str | None = None
     line: int | None = None
-    # line of each dependency entry and of 'wave', so graph errors can point at them
+    #: line of each dependency entry and of 'wave', so graph errors can point at them
     positions: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -178,7 +178,8 @@ class _Builder:
     def __init__(self, source: str, problems: list[PlanProblem]) -> None:
         self.source = source
         self.problems = list(problems)
-        self.task_ids: set[str] = set()  # every id under 'tasks:', valid or not
+        #: every id under 'tasks:', valid or not
+        self.task_ids: set[str] = set()
 
     def problem(self, line: int | None, message: str) -> None:
         self.problems.append(PlanProblem(self.source, line, message))
@@ -279,7 +280,8 @@ class _Builder:
             self.problem(node.line, "'tasks' is empty; a plan needs at least one task")
         for task_id, (key_line, value) in node.items.items():
             self.task_ids.add(task_id)
-            if not TASK_ID.fullmatch(task_id):  # match's '$' accepts a final newline
+            # fullmatch, not match: match's '$' accepts a final newline
+            if not TASK_ID.fullmatch(task_id):
                 self.problem(
                     key_line,
                     f"task id '{task_id}' must be lowercase words joined by '-' or '_' "

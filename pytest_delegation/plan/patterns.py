@@ -66,7 +66,8 @@ def pattern_problem(pattern: str) -> str | None:
         return "leaves the plan's folder ('..'); patterns are relative to the plan file"
     try:
         _compiled(pattern)
-    except Exception as exc:  # pathspec raises its own error types across versions
+    # pathspec raises its own error types across versions
+    except Exception as exc:
         return f"is not a valid gitignore pattern ({exc})"
     return None
 
@@ -105,7 +106,8 @@ class Reach:
     """
 
     exact: frozenset[str] = frozenset()
-    dirs: tuple[str, ...] = ()  # each ends with '/'
+    #: folders, each ending with '/'
+    dirs: tuple[str, ...] = ()
 
     def holds(self, path: str) -> bool:
         # pathspec matches `/x` and `./x` as `x` (and `\\` as `/` on Windows): such a
@@ -126,7 +128,8 @@ def _reach(pattern: str) -> Reach | None:
         return None
     body = pattern[1:] if pattern.startswith("/") else pattern
     glob = GLOB_CHARS.search(body)
-    if glob is None:  # a plain path: that file, or everything in that folder
+    # a plain path: that file, or everything in that folder
+    if glob is None:
         path = body.rstrip("/")
         return Reach(frozenset({path}), (path + "/",)) if path else None
     fixed = body[: glob.start()]

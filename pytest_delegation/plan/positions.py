@@ -1,20 +1,14 @@
 """YAML (or plain Python data) to a small tree that remembers the line of every node.
 
 PyYAML's ``safe_load`` forgets positions and silently keeps the last of two duplicate
-keys; plan errors must point at a line and duplicates must be reported, so the plan is
-read with ``yaml.compose`` and walked here.
-
-libyaml (``yaml.CSafeLoader``) composes a plan about ten times faster than PyYAML's
-pure-Python loader, with the same nodes and line marks, so it reads the plan when PyYAML has
-it. The answer must not depend on whether libyaml is installed, though:
-
-- The two word their errors differently, and libyaml gives up on some inputs (nesting over
-  1,000) that PyYAML reads. A plan that is not read cleanly is read again with the
-  pure-Python loader, so messages, lines and verdicts on a broken plan are PyYAML's.
-- libyaml accepts some text PyYAML refuses (a tab inside a value, a BOM after the start),
-  reads a bare `!` tag otherwise, and marks an empty value at the end of text without a
-  final newline a line later. Text with such features goes to the pure-Python loader
-  directly (`pyyaml_only`).
+keys, so the plan is read with ``yaml.compose`` and walked here: errors point at a line
+and duplicates are reported. libyaml (``yaml.CSafeLoader``) composes about ten times
+faster and reads the plan when installed, but the answer must not depend on it. A plan it
+does not read cleanly (its errors are worded otherwise; it gives up on nesting over
+1,000) is read again with the pure-Python loader, so a broken plan gets PyYAML's messages
+and lines; text the two read differently goes to that loader directly (`pyyaml_only`,
+and the comment above ``PYYAML_ONLY_CHARS``). Where this fits in a run: the README's
+"How it works".
 """
 
 from __future__ import annotations
@@ -44,7 +38,8 @@ FAST_LOADER = cast("type[yaml.CSafeLoader] | None", getattr(yaml, "CSafeLoader",
 # the end of the stream a line later). A plan rarely holds any of them. The fuzz tests
 # (tests/test_plan_fuzz.py) compare what the two loaders make of the rest.
 PYYAML_ONLY_CHARS = "\t\ufeff\x85\u2028\u2029"
-BEFORE_A_TAG = "[{,?:"  # or whitespace, or nothing
+# what may come just before a tag's `!`: one of these, whitespace, or nothing
+BEFORE_A_TAG = "[{,?:"
 
 
 def pyyaml_only(text: str) -> bool:
@@ -83,12 +78,13 @@ class Seq:
 
 @dataclass
 class Map:
-    # key text -> (key line, value node); insertion order is the document's order
+    #: key text -> (key line, value node); insertion order is the document's order
     items: dict[str, tuple[int | None, Node]] = field(default_factory=dict)
     line: int | None = None
 
 
-Node = Union[Scalar, Seq, Map]  # noqa: UP007 (a runtime alias: 3.10 has no | on classes here)
+# a runtime alias: 3.10 has no | on classes here
+Node = Union[Scalar, Seq, Map]  # noqa: UP007
 
 
 def type_name(node: Node) -> str:
@@ -202,7 +198,8 @@ def read_yaml(text: str, source: str) -> tuple[Node | None, list[PlanProblem]]:
     if FAST_LOADER is not None and not pyyaml_only(text):
         try:
             tree, problems = _read_yaml(text, source, FAST_LOADER)
-        except Exception:  # libyaml failing in a way PyYAML does not: PyYAML decides
+        # libyaml failing in a way PyYAML does not: PyYAML decides
+        except Exception:
             tree, problems = None, []
         if tree is not None and not problems:
             return tree, problems

@@ -11,21 +11,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_delegation.vocab import Outcome
+from pytest_delegation.vocab import Status
+
 
 LIMIT = 64_000
-GRAPH_TASKS = 120  # beyond this, a graph is unreadable: counts per wave instead
+# beyond this, a graph is unreadable: counts per wave instead
+GRAPH_TASKS = 120
 STATUS_STYLE = {
-    "passed": "fill:#d4edda,stroke:#1e7e34",
-    "flaky": "fill:#fff3cd,stroke:#b58105",
-    "failed": "fill:#f8d7da,stroke:#b21f2d",
-    "error": "fill:#f8d7da,stroke:#b21f2d",
-    "blocked": "fill:#e2e3e5,stroke:#6c757d",
-    "skipped": "fill:#e2e3e5,stroke:#6c757d",
-    "not-run": "fill:#ffffff,stroke:#6c757d",
+    Status.PASSED: "fill:#d4edda,stroke:#1e7e34",
+    Status.FLAKY: "fill:#fff3cd,stroke:#b58105",
+    Status.FAILED: "fill:#f8d7da,stroke:#b21f2d",
+    Status.ERROR: "fill:#f8d7da,stroke:#b21f2d",
+    Status.BLOCKED: "fill:#e2e3e5,stroke:#6c757d",
+    Status.SKIPPED: "fill:#e2e3e5,stroke:#6c757d",
+    Status.NOT_RUN: "fill:#ffffff,stroke:#6c757d",
 }
 ICON = {
-    "passed": "✅", "flaky": "⚠️", "failed": "❌", "error": "💥", "blocked": "⛔",
-    "skipped": "⏭️", "not-run": "⚪",
+    Status.PASSED: "✅", Status.FLAKY: "⚠️", Status.FAILED: "❌", Status.ERROR: "💥",
+    Status.BLOCKED: "⛔", Status.SKIPPED: "⏭️", Status.NOT_RUN: "⚪",
 }  # fmt: skip
 
 
@@ -70,7 +74,7 @@ def _graph(plan: Mapping[str, Any], tasks: Mapping[str, Any]) -> list[str]:
     for number, wave in enumerate(plan["waves"], start=1):
         lines.append(f'  subgraph wave{number}["wave {number}"]')
         for task in wave:
-            status = tasks.get(task, {}).get("status", "not-run")
+            status = tasks.get(task, {}).get("status", Status.NOT_RUN)
             lines.append(f'    {_node(task)}["{task}<br/>{status}"]:::{status.replace("-", "_")}')
         lines.append("  end")
     for task, entry in plan["tasks"].items():
@@ -93,7 +97,7 @@ def _tables(plan: Mapping[str, Any], tasks: Mapping[str, Any], detail: int) -> l
         lines.append(
             f"### Wave {number}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         )
-        rows = shown if detail >= 1 else [t for t in shown if tasks[t]["status"] != "passed"]
+        rows = shown if detail >= 1 else [t for t in shown if tasks[t]["status"] != Status.PASSED]
         if not rows:
             lines.append("")
             continue
@@ -102,8 +106,8 @@ def _tables(plan: Mapping[str, Any], tasks: Mapping[str, Any], detail: int) -> l
         for task in rows:
             entry, role = tasks[task], plan["tasks"][task]["role"] or "-"
             outcomes = list(entry["tests"].values())
-            passed = sum(o in ("passed", "xfailed") for o in outcomes)
-            failed = sum(o in ("failed", "error", "xpassed") for o in outcomes)
+            passed = sum(o in (Outcome.PASSED, Outcome.XFAILED) for o in outcomes)
+            failed = sum(o in (Outcome.FAILED, Outcome.ERROR, Outcome.XPASSED) for o in outcomes)
             status = entry["status"]
             lines.append(
                 f"| `{task}` | {role} | {len(outcomes)} | {passed} | {failed} | "

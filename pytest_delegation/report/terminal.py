@@ -18,18 +18,20 @@ from pytest_delegation.checks.findings import WARNING
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.report.model import RunReport
 from pytest_delegation.report.model import TaskResult
+from pytest_delegation.vocab import Outcome
+from pytest_delegation.vocab import Status
 
 
 WIDTH = 80
 PER_RULE = 5
-STATUS_MARKUP = {
-    "passed": {"green": True},
-    "failed": {"red": True, "bold": True},
-    "error": {"red": True, "bold": True},
-    "blocked": {"yellow": True, "bold": True},
-    "flaky": {"yellow": True},
-    "skipped": {"yellow": True},
-    "not-run": {},
+STATUS_MARKUP: dict[str, dict[str, bool]] = {
+    Status.PASSED: {"green": True},
+    Status.FAILED: {"red": True, "bold": True},
+    Status.ERROR: {"red": True, "bold": True},
+    Status.BLOCKED: {"yellow": True, "bold": True},
+    Status.FLAKY: {"yellow": True},
+    Status.SKIPPED: {"yellow": True},
+    Status.NOT_RUN: {},
 }
 
 
@@ -52,7 +54,7 @@ def render(report: RunReport, tr: pytest.TerminalReporter, verbosity: int) -> No
             text, status = table_row(report, task, result)
             tr.write(text)
             if status:
-                label = status.upper() if status != "not-run" else "not run"
+                label = status.upper() if status != Status.NOT_RUN else "not run"
                 tr.write(label, **STATUS_MARKUP[status])
             tr.write_line("")
             if verbosity > 0:
@@ -111,8 +113,8 @@ def table_row(report: RunReport, task: str, result: TaskResult) -> tuple[str, st
     name = _fit(task, 24)
     if report.collect_only:
         return f"  {name:<24} {_fit(role, 15):<15} {tests:>5}", ""
-    passed = result.count("passed", "xfailed")
-    failed = result.count("failed", "error", "xpassed")
+    passed = result.count(Outcome.PASSED, Outcome.XFAILED)
+    failed = result.count(Outcome.FAILED, Outcome.ERROR, Outcome.XPASSED)
     time = f"{result.duration:.2f}s"
     return (
         f"  {name:<24} {_fit(role, 15):<15} {tests:>5} {passed:>5} {failed:>5} {time:>7}  ",
@@ -140,7 +142,8 @@ def finding_lines(findings: list[Finding], verbosity: int) -> Iterator[tuple[str
             where = finding.where()
             if len(rule) + len(where) + 4 <= WIDTH:
                 yield f"  {rule}: {where}", True
-            else:  # a node id is copied from here: wrap it, never cut it
+            else:
+                # a node id is copied from here: wrap it, never cut it
                 yield f"  {rule}:", True
                 for line in textwrap.wrap(where, WIDTH - 4, break_on_hyphens=False):
                     yield f"    {line}", False
@@ -161,7 +164,10 @@ def verdict(report: RunReport) -> str:
         counts: dict[str, int] = {}
         for result in report.tasks.values():
             counts[result.status] = counts.get(result.status, 0) + 1
-        order = ("passed", "failed", "blocked", "error", "flaky", "skipped", "not-run")
+        order = (
+            Status.PASSED, Status.FAILED, Status.BLOCKED, Status.ERROR,
+            Status.FLAKY, Status.SKIPPED, Status.NOT_RUN,
+        )  # fmt: skip
         tasks = "tasks " + (
             ", ".join(f"{counts[s]} {s.replace('-', ' ')}" for s in order if counts.get(s))
             or "none"

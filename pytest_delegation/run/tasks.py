@@ -210,12 +210,17 @@ class TaskRunner:
             outcome = fold_outcome(
                 outcome, report.when, report.outcome, hasattr(report, "wasxfail")
             )
-        outcome = outcome or Outcome.ERROR
-        attempt.outcomes[nodeid] = outcome
+        attempt.outcomes[nodeid] = outcome or Outcome.ERROR
+        self._show(attempt, nodeid, location, reports)
+
+    def _show(self, attempt: Attempt, nodeid: str, location: Location, reports: list[Any]) -> None:
+        """Replay a test now, or hold it while its task may still be retried.
+
+        A test shows its task's last attempt: a pass replayed from an attempt that a
+        retry follows could not be taken back when the retry fails it.
+        """
         worker = attempt.worker
-        retry_left = worker.task is not None and worker.attempt <= self.retries
-        if outcome in FAILING and retry_left:
-            # shown only if no retry runs it again
+        if worker.task is not None and worker.attempt <= self.retries:
             attempt.held[nodeid] = (location, reports)
             return
         self.sink.replay(nodeid, location, reports)
@@ -227,19 +232,6 @@ class TaskRunner:
         if attempt is None:
             attempt = Attempt(worker)
             self.history.setdefault(worker.task or UNTAGGED, []).append(attempt)
-        self.timeline.append(
-            {
-                "kind": "task",
-                "task": worker.task,
-                "attempt": worker.attempt,
-                "start": round(worker.started - self.clock, 3),
-                "end": round(worker.started + worker.elapsed - self.clock, 3),
-                "tests": len(worker.ids),
-                "outcome": Status.ERROR
-                if killed or not attempt.finished
-                else task_status(attempt.outcomes.values()),
-            }
-        )
         crash = self._crash(attempt, code, killed)
         for nodeid in attempt.missing:
             location = self.locations.get(nodeid, (nodeid.split("::")[0], None, nodeid))
@@ -248,17 +240,18 @@ class TaskRunner:
                 nodeid, location, "failed", f"not collected in its worker: {detail}"
             )
             attempt.outcomes[nodeid] = Outcome.ERROR
-            self.sink.replay(nodeid, location, [report])
+            self._show(attempt, nodeid, location, [report])
         if self.on_coverage is not None:
             self.on_coverage(worker)
         task = worker.task
-        if task is None:
-            self._settle_untagged(attempt)
-            return self.sink.stopping()
         status = Status.ERROR if crash else task_status(attempt.outcomes.values())
         if crash is None and not attempt.outcomes and not attempt.missing:
             status = Status.ERROR
             crash = f"worker {describe_exit(code or 0)} before running any test"
+        self._row(attempt, status)
+        if task is None:
+            self._settle_untagged(attempt)
+            return self.sink.stopping()
         retry, blocked = self.scheduler.finish(task, status)
         self.results.attempt(task, worker.attempt, worker.elapsed)
         if retry:
@@ -279,6 +272,21 @@ class TaskRunner:
             self.waves.task_settled(dependent)
         return False
 
+    def _row(self, attempt: Attempt, status: Status) -> None:
+        """The run in the timeline, with the verdict its task got from it."""
+        worker = attempt.worker
+        self.timeline.append(
+            {
+                "kind": "task",
+                "task": worker.task,
+                "attempt": worker.attempt,
+                "start": round(worker.started - self.clock, 3),
+                "end": round(worker.started + worker.elapsed - self.clock, 3),
+                "tests": len(worker.ids),
+                "outcome": status,
+            }
+        )
+
     def _crash(self, attempt: Attempt, code: int | None, killed: str | None) -> str | None:
         """How the worker died, if it did; the test it was running fails with the tail."""
         if killed is None and attempt.finished and attempt.current is None:
@@ -292,7 +300,7 @@ class TaskRunner:
             message = crash + ("\n\nlast output of the worker:\n" + tail if tail else "")
             reports = [*attempt.reports, synthetic(nodeid, location, "failed", message, "call")]
             attempt.outcomes[nodeid] = Outcome.FAILED
-            self.sink.replay(nodeid, location, reports)
+            self._show(attempt, nodeid, location, reports)
         return crash
 
     def _settle(self, task: str, status: Status, crash: str | None) -> None:

@@ -46,10 +46,13 @@ class WaveHooks:
         self.config.hook.pytest_delegation_wave_started(config=self.config, wave=wave)
 
     def task_settled(self, task: str) -> None:
+        """A wave finishes when its last task settles; a wave never finishes unstarted
+        (all of its tasks blocked): it starts first."""
         wave = self.plan.wave_of(task)
         left = self.left.get(wave)
         if left is None or task not in left:
             return
+        self.task_started(task)
         left.discard(task)
         if left:
             return
