@@ -16,12 +16,14 @@ import signal
 import subprocess
 import time
 from typing import Any
+from typing import cast
 
 from pytest_delegation.run.argv import CACHE_DIR
 from pytest_delegation.run.argv import worker_env
 from pytest_delegation.run.forkserver import Forked
 from pytest_delegation.run.forkserver import ForkServer
 from pytest_delegation.run.spec import RunSpec
+from pytest_delegation.worker.protocol import decode
 
 
 class Worker:
@@ -64,12 +66,10 @@ class Worker:
         self._buffer = lines.pop()
         events = []
         for line in lines:
-            if line.strip():
-                try:
-                    events.append(json.loads(line))
-                except ValueError:
-                    # a torn line from a killed worker
-                    continue
+            # None: a torn line from a killed worker, or nothing the protocol knows
+            event = decode(line) if line.strip() else None
+            if event is not None:
+                events.append(cast("dict[str, Any]", event))
         return events, closed
 
     @property

@@ -25,6 +25,7 @@ from pytest_delegation.run.process import Launcher
 from pytest_delegation.run.spec import RunSpec
 from pytest_delegation.vocab import Outcome
 from pytest_delegation.vocab import fold_outcome
+from pytest_delegation.worker import protocol
 
 
 class SequenceRunner:
@@ -98,18 +99,18 @@ class SequenceRunner:
     def on_event(self, worker: Handle, event: dict[str, Any]) -> bool:
         run = self._running[worker][2]
         kind = event.get("event")
-        if kind == "logstart":
+        if kind == protocol.LOGSTART:
             run.current = str(event["nodeid"])
-        elif kind == "outcome":
+        elif kind == protocol.OUTCOME:
             nodeid = str(event["nodeid"])
             folded = fold_outcome(
                 run.outcomes.get(nodeid), event["when"], event["outcome"], bool(event["wasxfail"])
             )
             if folded is not None:
                 run.outcomes[nodeid] = folded
-        elif kind == "logfinish":
+        elif kind == protocol.LOGFINISH:
             run.current = None
-        elif kind == "state":
+        elif kind == protocol.STATE:
             run.states[str(event["nodeid"])] = list(event["changed"])
         return False
 

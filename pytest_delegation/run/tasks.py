@@ -36,6 +36,7 @@ from pytest_delegation.vocab import Outcome
 from pytest_delegation.vocab import Status
 from pytest_delegation.vocab import fold_outcome
 from pytest_delegation.vocab import task_status
+from pytest_delegation.worker.protocol import EVENTS
 
 
 UNTAGGED = "(untagged)"
@@ -160,7 +161,9 @@ class TaskRunner:
         if attempt is None:
             attempt = self.attempts[worker] = Attempt(worker)
             self.history.setdefault(worker.task or UNTAGGED, []).append(attempt)
-        handler = getattr(self, f"worker_{event.get('event')}", None)
+        # one method per event of worker.protocol, as pytest-xdist's DSession does
+        kind = event.get("event")
+        handler = getattr(self, f"worker_{kind}", None) if kind in EVENTS else None
         if handler is not None:
             handler(attempt, event)
         return self.sink.stopping()
