@@ -17,17 +17,12 @@ import pytest
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.checks.findings import is_ignored
 from pytest_delegation.checks.findings import parse_ignores
-from pytest_delegation.collect import markers
 from pytest_delegation.collect import scope
+from pytest_delegation.collect.collection import map_collection
 from pytest_delegation.collect.loading import AUTO
 from pytest_delegation.collect.loading import configured_plan
-from pytest_delegation.collect.loading import finish
-from pytest_delegation.collect.loading import infer_plan
 from pytest_delegation.collect.loading import plan_label
 from pytest_delegation.collect.mapping import Assignment
-from pytest_delegation.collect.mapping import TestRef
-from pytest_delegation.collect.mapping import assign
-from pytest_delegation.collect.mapping import plan_folder
 from pytest_delegation.options import Settings
 from pytest_delegation.plan.model import Plan
 from pytest_delegation.report.model import Results
@@ -99,19 +94,9 @@ class DelegationSession:
         return (yield)
 
     def map_items(self, items: Sequence[pytest.Item]) -> None:
-        checked = [markers.task_ref(item) for item in items]
-        refs = [ref for ref, _ in checked]
-        if self.plan is None:
-            self.plan = finish(self.config, infer_plan((r.path for r in refs), self.rootdir))
-        plan = self.plan
-        markers.check_markers(checked, items, plan)
-        self.assignment = assign(refs, plan, plan_folder(plan, self.rootdir))
-        wanted = set(self.assignment.untagged) | set(self.assignment.ambiguous)
-        lines = {
-            ref.nodeid: TestRef(ref.nodeid, ref.path, ref.marked, markers.item_line(item))
-            for ref, item in zip(refs, items, strict=True)
-            if ref.nodeid in wanted
-        }
+        mapped = map_collection(self.config, self.plan, items)
+        self.plan = plan = mapped.plan
+        self.assignment = mapped.assignment
         self.results = Results(plan.tasks)
         if self.settings.task:
             self.results.only(self.settings.task)
@@ -121,7 +106,7 @@ class DelegationSession:
             self.config,
             plan,
             self.assignment,
-            lines,
+            mapped.refs,
             complete=scope.complete_collection(self.config, self.settings.task),
             plan_file=self._plan_label(),
             boundaries="boundaries" in self.settings.checks,
