@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import replace
 import os
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from pytest_delegation.plan.problems import did_you_mean
 
 
 CHECKS = ("isolation", "order", "boundaries")
+#: set for every pytest process the plugin starts (worker, order run, reproduce run): such
+#: a process never acts as a controller, whatever its ini or PYTEST_ADDOPTS say
+ROLE = "PYTEST_DELEGATION_ROLE"
 REPORT_TYPES = ("term", "json", "markdown", "html")
 DEFAULTS = {
     "json": "delegation-report.json",
@@ -134,6 +138,8 @@ class Settings:
     shuffles: int = 2
     start: str = "fork"
     preload: tuple[str, ...] = ()
+    #: where the number of workers came from when not from the plugin's own option
+    workers_from: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -215,3 +221,21 @@ def plan_path(config: pytest.Config, settings: Settings) -> Path:
     if settings.plan_from_ini and config.inipath is not None:
         return (config.inipath.parent / settings.plan).resolve()
     return (config.invocation_params.dir / settings.plan).resolve()
+
+
+def take_over_xdist(config: pytest.Config, settings: Settings) -> Settings:
+    """``-n N`` (pytest-xdist) beside ``--delegation-report`` drives the plugin's workers.
+
+    Users type ``-n auto`` by habit; xdist's own workers would then run the tests again
+    without the plan (an INTERNALERROR from its workers), so xdist stands down and the
+    plugin runs N task workers instead (``--delegation-workers`` wins when given too).
+    """
+    numprocesses = getattr(config.option, "numprocesses", None)
+    if not numprocesses or not config.pluginmanager.hasplugin("xdist"):
+        return settings
+    config.option.numprocesses = 0
+    config.option.dist = "no"
+    config.option.tx = []
+    if getattr(config.option, "delegation_workers", None):
+        return replace(settings, workers_from=f"-n {numprocesses} ignored")
+    return replace(settings, workers=str(numprocesses), workers_from=f"from -n {numprocesses}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -140,15 +141,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# tryfirst: before pytest-xdist's configure decides to start its own workers
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "task(id): the delegation task this test verifies (pytest-delegation)"
     )
+    # a process the plugin started (a worker, an order-check run, a reproduce run) never
+    # acts as a controller, whatever its ini, PYTEST_ADDOPTS or command line say: that
+    # was a fork bomb with `addopts = --delegation-report`. The mark is taken out of the
+    # environment, so pytest runs the tests themselves start behave as anywhere else.
+    started_by_us = os.environ.pop(options.ROLE, None)
     if not config.option.delegation_report:
+        return
+    if started_by_us or config.getoption("delegation_child", None):
         return
     from pytest_delegation.session import DelegationSession
 
-    settings = options.resolve(config)
+    settings = options.take_over_xdist(config, options.resolve(config))
     session = DelegationSession(config, settings)
     config.pluginmanager.register(session, DelegationSession.name)
 

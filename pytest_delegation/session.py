@@ -25,6 +25,7 @@ from pytest_delegation.collect.loading import plan_label
 from pytest_delegation.collect.mapping import Assignment
 from pytest_delegation.options import Settings
 from pytest_delegation.plan.model import Plan
+from pytest_delegation.report.files import destination_problems
 from pytest_delegation.report.model import Results
 from pytest_delegation.report.model import RunReport
 from pytest_delegation.report.model import TimelineRow
@@ -43,6 +44,8 @@ class DelegationSession:
         self.config = config
         self.settings = settings
         self.ignores, problems = parse_ignores(settings.ignore)
+        base = config.invocation_params.dir
+        problems += destination_problems([(k, d) for k, d in settings.reports if d], base)
         if problems:
             raise pytest.UsageError("\n".join(problems))
         self.plan: Plan | None = None
@@ -59,9 +62,11 @@ class DelegationSession:
         self.results = Results(())
         self.report: RunReport | None = None
         self.notes: list[str] = []
+        #: report files that could not be written at the end, and why
+        self.write_problems: list[str] = []
         self.seed = settings.seed if settings.seed is not None else random.randrange(10**6)
         self.workers = worker_count(config, settings, self.plan)
-        self.mode = mode_label(self.workers, settings.schedule)
+        self.mode = mode_label(self.workers, settings.schedule, settings.workers_from)
         from pytest_delegation.run.inprocess import InProcess
         from pytest_delegation.run.workers import WorkerMode
 
@@ -219,7 +224,9 @@ class DelegationSession:
         )
         self.report = report
         self.config.hook.pytest_delegation_report(config=self.config, report=report)
-        write_reports(report, self.settings.reports, self.config.invocation_params.dir)
+        self.write_problems = write_reports(
+            report, self.settings.reports, self.config.invocation_params.dir
+        )
         session.exitstatus = exit_status(report, session.exitstatus)
 
     def _plan_label(self) -> str:
@@ -231,6 +238,8 @@ class DelegationSession:
             from pytest_delegation.report.terminal import render
 
             render(self.report, terminalreporter, self.config.get_verbosity())
+        for problem in self.write_problems:
+            terminalreporter.write_line(f"delegation: ERROR: {problem}", red=True, bold=True)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         if self.plan is None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
-from pathlib import Path
 
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.order.findings import order_findings
@@ -21,7 +20,6 @@ from pytest_delegation.order.protocol import Request
 from pytest_delegation.order.protocol import Run
 from pytest_delegation.order.protocol import Runner
 from pytest_delegation.order.protocol import once
-from pytest_delegation.order.reproduce import verified
 from pytest_delegation.order.search import investigate
 from pytest_delegation.order.search import orders
 from pytest_delegation.order.search import state_key
@@ -42,7 +40,7 @@ def check_order(
     shuffles: int,
     seed: int,
     say: Callable[[str], None],
-    rootdir: Path,
+    verify: Callable[[list[Finding]], list[Finding]],
 ) -> list[Finding]:
     task_of = {test: task for task, tests in tests_by_task.items() for test in tests}
     waves = [[list(tests_by_task[t]) for t in wave if tests_by_task.get(t)] for wave in plan.waves]
@@ -68,7 +66,7 @@ def check_order(
         return []
     say(f"order check: {len(found)} test{'s' * (len(found) != 1)} changed outcome; bisecting")
     verdicts = runner.serve([investigate(s, changes) for s in found])
-    return verified(order_findings(plan, task_of, found, verdicts), rootdir, runner.workers)
+    return verify(order_findings(plan, task_of, found, verdicts))
 
 
 def _many(runner: Runner, requests: Sequence[Request]) -> list[Run]:

@@ -60,8 +60,12 @@ def exit_status(report: RunReport, current: int | pytest.ExitCode) -> int | pyte
 
 def write_reports(
     report: RunReport, destinations: Sequence[tuple[str, str | None]], base: object
-) -> None:
-    """Every file report, each written atomically: a complete file or the old one."""
+) -> list[str]:
+    """Every file report, each written atomically: a complete file or the old one.
+
+    One that cannot be written (a full disk, a folder removed meanwhile) is named in the
+    returned problems; the others are still written, and the run goes on to its end.
+    """
     import json
     from pathlib import Path
 
@@ -70,7 +74,8 @@ def write_reports(
 
     files = [(kind, dest) for kind, dest in destinations if dest]
     if not files:
-        return
+        return []
+    problems = []
     data = report_data(report)
     for kind, dest in files:
         path = Path(str(base)) / dest
@@ -84,4 +89,9 @@ def write_reports(
             from pytest_delegation.report.html import render_html
 
             text = render_html(data)
-        write_atomic(path, text)
+        try:
+            write_atomic(path, text)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            problems.append(f"the {kind} report could not be written to {path}: {reason}")
+    return problems

@@ -29,3 +29,42 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def destination_problems(destinations: list[tuple[str, str]], base: Path) -> list[str]:
+    """What makes a report file impossible to write, found before the run starts.
+
+    A folder where the file should be, a file where a folder should be, a folder that
+    cannot be written to, two formats given one path. A full disk shows only at the end.
+    """
+    problems = []
+    seen: dict[Path, str] = {}
+    for kind, dest in destinations:
+        path = Path(dest)
+        resolved = (base / path).resolve()
+        if resolved in seen:
+            problems.append(
+                f"--delegation-report={kind}:{path}: the {seen[resolved]} report is written "
+                "there too; give each format its own file"
+            )
+            continue
+        seen[resolved] = kind
+        if resolved.is_dir():
+            problems.append(
+                f"--delegation-report={kind}:{path}: that is a folder; name a file in it, "
+                f"like {path / ('delegation-report.' + _SUFFIX.get(kind, kind))}"
+            )
+            continue
+        folder = resolved.parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir():
+            problems.append(f"--delegation-report={kind}:{path}: {folder} is a file, not a folder")
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            problems.append(
+                f"--delegation-report={kind}:{path}: cannot write in {folder} (permission denied)"
+            )
+    return problems
+
+
+_SUFFIX = {"json": "json", "markdown": "md", "html": "html"}

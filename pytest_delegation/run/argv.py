@@ -15,6 +15,8 @@ import sys
 
 import pytest
 
+from pytest_delegation.options import ROLE
+
 
 # options of the controller's command line a worker must not get, with a value...
 DROP_WITH_VALUE = frozenset(
@@ -104,6 +106,7 @@ def coverage_target(config: pytest.Config) -> Path | None:
 
 def worker_env(task: str | None, coverage_file: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env[ROLE] = "worker"
     if coverage_file is not None:
         env["COVERAGE_FILE"] = str(coverage_file)
     addopts = env.get("PYTEST_ADDOPTS")

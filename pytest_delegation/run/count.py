@@ -24,7 +24,8 @@ def worker_count(config: pytest.Config, settings: Settings, plan: Plan | None) -
     return max(1, min(os.cpu_count() or 1, limit))
 
 
-def mode_label(workers: int, schedule: str) -> str:
+def mode_label(workers: int, schedule: str, workers_from: str = "") -> str:
     if workers == 0:
         return "in-process"
-    return f"{workers} worker{'s' * (workers != 1)}, {schedule} schedule"
+    origin = f" ({workers_from})" if workers_from else ""
+    return f"{workers} worker{'s' * (workers != 1)}{origin}, {schedule} schedule"

@@ -86,6 +86,9 @@ class Replayer:
         self.session = session
         self.config = session.config
         self.replayed: set[str] = set()
+        #: warnings already shown: every worker reads the same ini and conftests, and
+        #: a warning they all raise (an unknown ini key) is shown once
+        self.warned: set[tuple[str, ...]] = set()
 
     def report(self, data: dict[str, Any]) -> pytest.TestReport | pytest.CollectReport:
         return from_worker(self.config, data)
@@ -97,6 +100,12 @@ class Replayer:
         replay_test(self.config, nodeid, location, reports)
 
     def warning(self, event: dict[str, Any]) -> None:
+        key = tuple(
+            str(event.get(k)) for k in ("category", "message", "filename", "lineno", "nodeid")
+        )
+        if key in self.warned:
+            return
+        self.warned.add(key)
         category = _warning_category(str(event.get("category")))
         message = warnings.WarningMessage(
             category(str(event.get("message"))),

@@ -35,6 +35,7 @@ from pytest_delegation.run.pool import Handle
 from pytest_delegation.run.pool import Pool
 from pytest_delegation.run.process import Launcher
 from pytest_delegation.run.replay import Replayer
+from pytest_delegation.run.reproduce import Reproducer
 from pytest_delegation.run.scheduler import Scheduler
 from pytest_delegation.run.sequences import SequenceRunner
 from pytest_delegation.run.tasks import TaskItem
@@ -226,7 +227,7 @@ class WorkerMode:
                 self.settings.shuffles,
                 seed,
                 lambda line: self.progress.say(line, bold=True),
-                self.config.rootpath,
+                Reproducer(self.config.rootpath, self.workers).verified,
             )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

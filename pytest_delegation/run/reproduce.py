@@ -1,0 +1,123 @@
+"""Running each finding's reproduce command once, as a user would, to prove it fails.
+
+Like every other replay, a reproduce run gets a temporary HOME and TMPDIR, a process
+group of its own, and dies with the controller (Linux), and it is told that it is a
+replay (``PYTEST_DELEGATION_ROLE``): with ``--delegation-report`` in the ini's
+``addopts`` or in ``PYTEST_ADDOPTS`` it must not turn into a delegation run itself.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+import os
+from pathlib import Path
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+
+from pytest_delegation.checks.findings import Finding
+from pytest_delegation.options import ROLE
+from pytest_delegation.run.argv import worker_env
+
+
+#: seconds a reproduce run may take before it counts as not failing
+TIMEOUT = 300
+
+# asks the kernel to kill the run when the thread that started it (and so the
+# controller) is gone, then becomes the command; PR_SET_PDEATHSIG survives exec
+_TRAMPOLINE = (
+    "import ctypes, os, signal, sys\n"
+    "try:\n    ctypes.CDLL(None).prctl(1, signal.SIGKILL)\nexcept Exception:\n    pass\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
+)
+
+
+class Reproducer:
+    """Runs reproduce commands side by side; `stop` kills every one still running."""
+
+    def __init__(self, rootdir: Path, workers: int) -> None:
+        self.rootdir = rootdir
+        self.workers = max(1, workers)
+        self.running: set[subprocess.Popen[bytes]] = set()
+        self.lock = threading.Lock()
+
+    def verified(self, findings: list[Finding]) -> list[Finding]:
+        """The findings, with ``reproduce_verified: false`` where the command did not fail."""
+        commands = list(
+            dict.fromkeys(f.extra["reproduce"] for f in findings if "reproduce" in f.extra)
+        )
+        try:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                failed = dict(zip(commands, pool.map(self.fails, commands), strict=True))
+        finally:
+            self.stop()
+        return [
+            replace(f, extra={**f.extra, "reproduce_verified": False})
+            if "reproduce" in f.extra and not failed[f.extra["reproduce"]]
+            else f
+            for f in findings
+        ]
+
+    def fails(self, command: str) -> bool:
+        """Run the command once, from rootdir: it must exit 1 (tests failed)."""
+        argv = shlex.split(command)
+        if sys.platform.startswith("linux"):
+            argv = [sys.executable, "-c", _TRAMPOLINE, *argv[1:]]
+        else:
+            argv[0] = sys.executable
+        sandbox = Path(tempfile.mkdtemp(prefix="pytest-delegation-reproduce-"))
+        (sandbox / "home").mkdir()
+        (sandbox / "tmp").mkdir()
+        env = {
+            **worker_env(None),
+            "HOME": str(sandbox / "home"),
+            "TMPDIR": str(sandbox / "tmp"),
+            ROLE: "reproduce",
+        }
+        try:
+            process = subprocess.Popen(
+                argv,
+                cwd=self.rootdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError:
+            shutil.rmtree(sandbox, ignore_errors=True)
+            return False
+        with self.lock:
+            self.running.add(process)
+        try:
+            return process.wait(timeout=TIMEOUT) == 1
+        except subprocess.TimeoutExpired:
+            return False
+        finally:
+            _kill(process)
+            with self.lock:
+                self.running.discard(process)
+            shutil.rmtree(sandbox, ignore_errors=True)
+
+    def stop(self) -> None:
+        with self.lock:
+            running = list(self.running)
+        for process in running:
+            _kill(process)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """The run and everything it started (its process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass

@@ -1,0 +1,232 @@
+"""The plugin under faults: nothing runaway, nothing lost (issue 10).
+
+Each run is a subprocess (`runpytest_subprocess`): the plugin starts workers, and what
+is checked is what is left behind once the run is over: processes, temp folders,
+report files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+
+def processes_of(folder: Path) -> list[str]:
+    """Processes still running with `folder` in their command line or as their cwd."""
+    found = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if str(folder) in cmdline or cwd == str(folder):
+            found.append(f"{entry}: {cmdline.strip()}")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def own_tmp(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A TMPDIR of the test's own: what a run leaves in it is what this run left."""
+    folder = pytester.path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    return folder
+
+
+def temp_folders() -> set[str]:
+    return {n for n in os.listdir(os.environ["TMPDIR"]) if n.startswith("pytest-delegation-")}
+
+
+@pytest.fixture
+def polluted(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Two tasks in one wave: a polluter and its victim (the order check runs a
+    reproduce command for it)."""
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n  setup-task: {tests: [test_a.py]}\n  victim-task: {tests: [test_v.py]}\n",
+    )
+    pytester.makepyfile(shared="FLAGS = {}\n")
+    pytester.makepyfile(
+        test_a="import shared\n\ndef test_pollute():\n    shared.FLAGS['dirty'] = True\n",
+        test_v="import shared\n\ndef test_clean():\n    assert 'dirty' not in shared.FLAGS\n",
+    )
+    return pytester
+
+
+def check_one_run(pytester: pytest.Pytester, result: pytest.RunResult, before: set[str]) -> None:
+    out = result.stdout.str()
+    # one controller: one report, one set of waves; workers and replays stayed workers
+    assert out.count("delegation report") == 1, out
+    assert out.count("order check: canonical") == 1, out
+    data = json.loads((pytester.path / "r.json").read_text())
+    [finding] = [f for f in data["findings"] if f["rule"] == "hidden-ordering-dependency"]
+    assert finding["culprit_test"] == "test_a.py::test_pollute"
+    assert "reproduce_verified" not in finding
+    assert processes_of(pytester.path) == []
+    assert temp_folders() <= before
+
+
+def test_addopts_in_the_ini_turns_on_one_controller(polluted: pytest.Pytester) -> None:
+    """`addopts = --delegation-report` was a fork bomb: every worker became a controller."""
+    polluted.makeini("[pytest]\naddopts = --delegation-report --delegation-report=json:r.json\n")
+    before = temp_folders()
+    result = polluted.runpytest_subprocess(
+        "-p", "no:randomly", "--delegation-check=isolation,order", "--delegation-seed=7",
+        timeout=180,
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    check_one_run(polluted, result, before)
+
+
+def test_pytest_addopts_turns_on_one_controller(
+    polluted: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With PYTEST_ADDOPTS, the reproduce run recursed without end."""
+    # added to what the pytester fixture put there (it loads this plugin)
+    monkeypatch.setenv(
+        "PYTEST_ADDOPTS",
+        os.environ["PYTEST_ADDOPTS"] + " --delegation-report --delegation-report=json:r.json"
+        " --delegation-check=isolation,order --delegation-seed=7 -p no:randomly",
+    )
+    polluted.makeini("[pytest]\n")
+    before = temp_folders()
+    result = polluted.runpytest_subprocess(timeout=180)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    check_one_run(polluted, result, before)
+
+
+def test_a_pytest_run_inside_a_worker_is_a_plain_run(pytester: pytest.Pytester) -> None:
+    """The mark that says "started by the plugin" does not leak into what the tests run."""
+    pytester.makefile(".yaml", delegation="tasks:\n  a: {tests: [test_a.py]}\n")
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(
+        test_a="import os\n\ndef test_env():\n"
+        "    assert 'PYTEST_DELEGATION_ROLE' not in os.environ\n"
+    )
+    result = pytester.runpytest_subprocess("--delegation-report", "--delegation-workers=1")
+    result.assert_outcomes(passed=1)
+
+
+def test_reproduce_runs_in_a_sandbox(pytester: pytest.Pytester) -> None:
+    """The reproduce run used the real HOME and TMPDIR; now a temporary one, as replays."""
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n  setup-task: {tests: [test_a.py]}\n  victim-task: {tests: [test_v.py]}\n",
+    )
+    log = pytester.path / "homes.log"
+    pytester.makepyfile(
+        shared="FLAGS = {}\n",
+        test_a="import shared\n\ndef test_pollute():\n    shared.FLAGS['dirty'] = True\n",
+        test_v=(
+            "import os, shared\n\ndef test_clean():\n"
+            f"    with open({str(log)!r}, 'a') as f:\n"
+            "        f.write(os.environ['HOME'] + ' ' + os.environ.get('TMPDIR', '') + '\\n')\n"
+            "    assert 'dirty' not in shared.FLAGS\n"
+        ),
+    )
+    home = os.environ.get("HOME", "")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--delegation-report", "--delegation-report=json:r.json",
+        "--delegation-check=isolation,order", "--delegation-seed=7", timeout=180,
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    data = json.loads((pytester.path / "r.json").read_text())
+    assert any("reproduce" in f for f in data["findings"])
+    homes = log.read_text().split("\n")
+    # the task run (a worker: real HOME), then replays and the reproduce run: all sandboxed
+    sandboxed = [line for line in homes if line and "pytest-delegation-" in line]
+    assert any("pytest-delegation-reproduce-" in line for line in sandboxed), homes
+    assert all(not line.startswith(home + " ") for line in sandboxed)
+
+
+@pytest.mark.parametrize(
+    ("dest", "problem"),
+    [
+        ("folder", "that is a folder"),
+        ("afile/r.json", "is a file, not a folder"),
+    ],
+)
+def test_a_bad_report_destination_is_a_usage_error(
+    pytester: pytest.Pytester, dest: str, problem: str
+) -> None:
+    pytester.makefile(".yaml", delegation="tasks:\n  a: {tests: [test_a.py]}\n")
+    pytester.makepyfile(test_a="def test_a():\n    pass\n")
+    (pytester.path / "folder").mkdir()
+    (pytester.path / "afile").write_text("")
+    result = pytester.runpytest_subprocess(
+        "--delegation-report", f"--delegation-report=json:{dest}"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--delegation-report=json:{dest}*{problem}*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_two_formats_one_path_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", delegation="tasks:\n  a: {tests: [test_a.py]}\n")
+    pytester.makepyfile(test_a="def test_a():\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "--delegation-report=json:r.out", "--delegation-report=markdown:r.out"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*the json report is written there too*"])
+
+
+def test_a_report_that_fails_at_the_end_loses_nothing_else(pytester: pytest.Pytester) -> None:
+    """The folder of one report vanishes during the run: the others are still written."""
+    pytester.makefile(".yaml", delegation="tasks:\n  a: {tests: [test_a.py]}\n")
+    gone = pytester.path / "gone"
+    gone.mkdir()
+    pytester.makepyfile(
+        test_a="import pathlib\n\ndef test_a():\n"
+        f"    p = pathlib.Path({str(gone)!r})\n    p.rmdir()\n    p.write_text('now a file')\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--delegation-report", "--delegation-report=json:gone/r.json",
+        "--delegation-report=markdown:r.md", "--junitxml=junit.xml", "--delegation-workers=0",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["*delegation: ERROR: the json report could not be written to *gone/r.json*"]
+    )
+    result.stdout.fnmatch_lines(["delegation OK*"])
+    assert (pytester.path / "r.md").exists()
+    assert (pytester.path / "junit.xml").exists()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_xdist_n_drives_the_plugins_workers(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makefile(
+        ".yaml", delegation="tasks:\n  a: {tests: [test_a.py]}\n  b: {tests: [test_b.py]}\n"
+    )
+    pytester.makepyfile(test_a="def test_a():\n    pass\n", test_b="def test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "xdist", "-n", "2", "--delegation-report", "--delegation-report=json:r.json"
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(
+        ["delegation: delegation.yaml, 2 tasks in 1 wave*2 workers (from -n 2)*"]
+    )
+    data = json.loads((pytester.path / "r.json").read_text())
+    assert {t: r["status"] for t, r in data["tasks"].items()} == {"a": "passed", "b": "passed"}
+
+
+def test_a_warning_every_worker_raises_is_shown_once(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n" + "".join(f"  t{i}: {{tests: [test_{i}.py]}}\n" for i in range(4)),
+    )
+    pytester.makeini("[pytest]\nno_such_option = 1\n")
+    for i in range(4):
+        pytester.makepyfile(**{f"test_{i}": "def test():\n    pass\n"})
+    result = pytester.runpytest_subprocess("--delegation-report", "--delegation-workers=2")
+    result.assert_outcomes(passed=4)
+    assert result.stdout.str().count("Unknown config option: no_such_option") == 1
