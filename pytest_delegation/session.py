@@ -29,6 +29,7 @@ from pytest_delegation.report.files import destination_problems
 from pytest_delegation.report.model import Results
 from pytest_delegation.report.model import RunReport
 from pytest_delegation.report.model import TimelineRow
+from pytest_delegation.run import interrupts
 from pytest_delegation.run.count import mode_label
 from pytest_delegation.run.count import worker_count
 
@@ -79,6 +80,13 @@ class DelegationSession:
             return
         self.findings.append(finding)
         self.config.hook.pytest_delegation_finding(config=self.config, finding=finding)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        interrupts.sigterm_as_ctrl_c()
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        interrupts.restore()
 
     # -- collection ------------------------------------------------------------------
 
@@ -161,9 +169,9 @@ class DelegationSession:
             )
         if self.config.option.collectonly:
             return True
-        self.notes += mode.run(
+        mode.run(
             session, self.plan, self.assignment.task_of, self.results, self.add_finding,
-            self.timeline, self.clock, self.seed,
+            self.timeline, self.clock, self.seed, self.notes,
         )  # fmt: skip
         if session.shouldfail:
             raise session.Failed(session.shouldfail)
@@ -203,9 +211,24 @@ class DelegationSession:
             self.runner.close()
         if self.assignment is None or self.plan is None:
             return
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if interrupted:
+            # the reports are written with what is known; a second Ctrl-C ends it now
+            interrupts.second_one_exits()
+            self.results.unfinished(self.assignment.task_of, (i.nodeid for i in session.items))
         if isinstance(self.runner, InProcess):
             self.runner.finish()
-        checks = tuple(c for c in self.settings.checks if c in RUN_CHECKS and self.workers)
+        unfinished = tuple(self.runner.unfinished) if isinstance(self.runner, WorkerMode) else ()
+        if interrupted:
+            cut = f"; not finished: {', '.join(unfinished)}" if unfinished else ""
+            self.notes.append(
+                f"interrupted (Ctrl-C or SIGTERM): tests not reached are not-run{cut}"
+            )
+        checks = tuple(
+            c
+            for c in self.settings.checks
+            if c in RUN_CHECKS and self.workers and c not in unfinished
+        )
         report = build_report(
             self.plan,
             self._plan_label(),
@@ -214,13 +237,17 @@ class DelegationSession:
             duration=time.perf_counter() - self.started,
             mode=self.mode,
             checks=checks,
-            skipped_checks=tuple(c for c in self.settings.checks if c not in checks),
+            skipped_checks=tuple(
+                c for c in self.settings.checks if c not in checks and c not in unfinished
+            ),
             collect_only=bool(self.config.option.collectonly),
             notes=self.notes,
             timeline=self.timeline,
             seed=self.seed if "order" in checks else None,
             tests_failed=session.testsfailed,
             fail_on=self.settings.fail_on,
+            interrupted=interrupted,
+            unfinished=unfinished,
         )
         self.report = report
         self.config.hook.pytest_delegation_report(config=self.config, report=report)

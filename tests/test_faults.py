@@ -10,6 +10,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -230,3 +234,99 @@ def test_a_warning_every_worker_raises_is_shown_once(pytester: pytest.Pytester) 
     result = pytester.runpytest_subprocess("--delegation-report", "--delegation-workers=2")
     result.assert_outcomes(passed=4)
     assert result.stdout.str().count("Unknown config option: no_such_option") == 1
+
+
+def start(pytester: pytest.Pytester, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", *args],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for(path: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def slow(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A quick task, a slow one (it says when it started) and one that depends on it."""
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n  quick: {tests: [test_q.py]}\n  slow: {tests: [test_s.py]}\n"
+        "  later: {tests: [test_l.py], depends_on: [slow]}\n",
+    )
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(
+        test_q="def test_q():\n    pass\n",
+        test_l="def test_l():\n    pass\n",
+    )
+    return pytester
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_the_task_runs_stops_and_reports(
+    slow: pytest.Pytester, signum: int
+) -> None:
+    marker = slow.path / "started"
+    slow.makepyfile(
+        test_s="import pathlib, time\n\ndef test_s():\n"
+        f"    pathlib.Path({str(marker)!r}).write_text('')\n    time.sleep(60)\n"
+    )
+    before = temp_folders()
+    process = start(
+        slow, "--delegation-report", "--delegation-report=json:r.json", "--junitxml=j.xml",
+        "--delegation-workers=2", "--delegation-check=all",
+    )  # fmt: skip
+    wait_for(marker)
+    time.sleep(0.3)
+    sent = time.monotonic()
+    process.send_signal(signum)
+    out, _ = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 10
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, out.decode()
+    data = json.loads((slow.path / "r.json").read_text())
+    assert data["summary"]["verdict"] == "interrupted"
+    tasks = data["tasks"]
+    assert tasks["quick"]["status"] == "passed"
+    assert tasks["slow"]["tests"] == {"test_s.py::test_s": "not-run"}
+    assert tasks["later"]["tests"] == {"test_l.py::test_l": "not-run"}
+    assert any("not finished: isolation, order" in n for n in data["notes"]), data["notes"]
+    assert (slow.path / "j.xml").exists()
+    assert processes_of(slow.path) == []
+    assert temp_folders() <= before
+
+
+def test_sigterm_during_the_order_check_keeps_the_task_results(slow: pytest.Pytester) -> None:
+    marker = slow.path / "replaying"
+    # only the order check's replays get a HOME inside the plugin's work folder
+    slow.makepyfile(
+        test_s="import os, pathlib, time\n\ndef test_s():\n"
+        "    if 'pytest-delegation-order-' in os.environ.get('HOME', ''):\n"
+        f"        pathlib.Path({str(marker)!r}).write_text('')\n        time.sleep(60)\n"
+    )
+    before = temp_folders()
+    stale = slow.path / "r.json"
+    stale.write_text("{}")
+    process = start(
+        slow, "--delegation-report", "--delegation-report=json:r.json",
+        "--delegation-workers=2", "--delegation-check=all",
+    )  # fmt: skip
+    wait_for(marker)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, out.decode()
+    data = json.loads(stale.read_text())
+    assert data["summary"]["verdict"] == "interrupted"
+    assert {t: r["status"] for t, r in data["tasks"].items()} == {
+        "quick": "passed",
+        "slow": "passed",
+        "later": "passed",
+    }
+    assert any("not finished: order" in n for n in data["notes"]), data["notes"]
+    assert processes_of(slow.path) == []
+    assert temp_folders() <= before

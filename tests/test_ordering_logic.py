@@ -6,6 +6,7 @@ from collections.abc import Callable
 import math
 from pathlib import Path
 
+from pytest_delegation.checks.findings import Finding
 from pytest_delegation.order.check import changer_first
 from pytest_delegation.order.findings import order_findings
 from pytest_delegation.order.protocol import Client
@@ -190,3 +191,66 @@ def test_an_unconfirmed_change_from_a_sticky_run_is_dropped_not_flaky() -> None:
     verdicts = [Verdict("v", "victim", "round 1"), Verdict("w", "victim", "reverse")]
     findings = order_findings(plan, {"v": "a", "w": "a"}, [kept, plain], verdicts)
     assert [(f.rule, f.test) for f in findings] == [("flaky", "w")]
+
+
+class InterruptedRunner:
+    """Answers with a simulated suite, one client at a time, and is interrupted (Ctrl-C)
+    when a second investigation starts, as a real pool is when Ctrl-C comes mid-bisection."""
+
+    workers = 1
+
+    def __init__(self, suite: Suite) -> None:
+        self.suite = suite
+        self.investigations = 0
+
+    def serve(self, clients):  # type: ignore[no-untyped-def]
+        results = []
+        for client in clients:
+            try:
+                asked = next(client)
+                if isinstance(asked, Request) and asked.label == "confirm":
+                    self.investigations += 1
+                    if self.investigations == 2:
+                        raise KeyboardInterrupt
+                while True:
+                    requests = (asked,) if isinstance(asked, Request) else tuple(asked)
+                    runs = tuple(Run(r.ids, outcomes=self.suite(r.ids)) for r in requests)
+                    asked = client.send(runs[0] if isinstance(asked, Request) else runs)
+            except StopIteration as done:
+                results.append(done.value)
+        return results
+
+
+def test_an_interrupt_during_bisection_keeps_what_was_concluded() -> None:
+    """Ctrl-C mid-bisection used to drop every finding; the concluded ones are kept."""
+    import pytest
+
+    from pytest_delegation.order.check import Interrupted
+    from pytest_delegation.order.check import check_order
+    from pytest_delegation.plan.waves import compute_waves
+
+    plan = plan_from_dict(
+        {"tasks": {"a": {"tests": ["a.py"]}, "v": {"tests": ["v.py"]}, "w": {"tests": ["w.py"]}}},
+        Path("delegation.yaml"),
+    )
+    plan.freeze(compute_waves(plan))
+    first, second = polluted("v1", {"a1"}), polluted("w1", {"a1"})
+
+    def suite(ids: tuple[str, ...]) -> dict[str, str]:
+        return {**second(ids), **{k: v for k, v in first(ids).items() if k == "v1"}}
+
+    tests = {"a": ["a1"], "v": ["v1"], "w": ["w1"]}
+    baseline = {"a1": "passed", "v1": "passed", "w1": "passed"}
+    # v1's investigation ends; the interrupt comes as w1's starts
+    runner = InterruptedRunner(suite)
+    verified: list[object] = []
+
+    def verify(found: list[Finding]) -> list[Finding]:
+        verified.append(found)
+        return found
+
+    with pytest.raises(Interrupted) as stopped:
+        check_order(runner, plan, tests, [], baseline, 2, 7, lambda line: None, verify)
+    [finding] = [f for f in stopped.value.findings if f.rule == "hidden-ordering-dependency"]
+    assert finding.test == "v1" and finding.extra["culprit_test"] == "a1"
+    assert verified == []  # the reproduce commands were not run

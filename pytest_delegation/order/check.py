@@ -16,10 +16,12 @@ from collections.abc import Sequence
 
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.order.findings import order_findings
+from pytest_delegation.order.protocol import Client
 from pytest_delegation.order.protocol import Request
 from pytest_delegation.order.protocol import Run
 from pytest_delegation.order.protocol import Runner
 from pytest_delegation.order.protocol import once
+from pytest_delegation.order.search import Verdict
 from pytest_delegation.order.search import investigate
 from pytest_delegation.order.search import orders
 from pytest_delegation.order.search import state_key
@@ -65,8 +67,41 @@ def check_order(
         say(f"order check: no test changed outcome in {len(runs)} orders")
         return []
     say(f"order check: {len(found)} test{'s' * (len(found) != 1)} changed outcome; bisecting")
-    verdicts = runner.serve([investigate(s, changes) for s in found])
-    return verify(order_findings(plan, task_of, found, verdicts))
+    done: list[Verdict | None] = [None] * len(found)
+    clients = [_recording(investigate(s, changes), done, i) for i, s in enumerate(found)]
+    try:
+        verdicts = runner.serve(clients)
+    except KeyboardInterrupt:
+        # what was concluded before the interrupt is kept; its commands are not run
+        finished = [(s, v) for s, v in zip(found, done, strict=True) if v is not None]
+        raise Interrupted(
+            order_findings(plan, task_of, [s for s, _ in finished], [v for _, v in finished]),
+            verified=False,
+        ) from None
+    findings = order_findings(plan, task_of, found, verdicts)
+    try:
+        return verify(findings)
+    except KeyboardInterrupt:
+        raise Interrupted(findings, verified=False) from None
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during the order check, with the findings concluded by then.
+
+    ``verified`` is False when their reproduce commands were not (all) run.
+    """
+
+    def __init__(self, findings: list[Finding], verified: bool = False) -> None:
+        super().__init__("order check interrupted")
+        self.findings = findings
+        self.verified = verified
+
+
+def _recording(client: Client[Verdict], done: list[Verdict | None], index: int) -> Client[Verdict]:
+    """The client, with its verdict kept in `done` as soon as it has one."""
+    verdict = yield from client
+    done[index] = verdict
+    return verdict
 
 
 def _many(runner: Runner, requests: Sequence[Request]) -> list[Run]:

@@ -30,6 +30,8 @@ def build_report(
     seed: int | None,
     tests_failed: int,
     fail_on: str,
+    interrupted: bool = False,
+    unfinished: tuple[str, ...] = (),
 ) -> RunReport:
     """The report, failed when a task did, a test did, or a finding fails the run."""
     report = RunReport(
@@ -46,6 +48,8 @@ def build_report(
         notes=notes,
         timeline=timeline,
         seed=seed,
+        interrupted=interrupted,
+        unfinished=unfinished,
     )
     report.failed = results.failed() or tests_failed > 0 or fails(findings, fail_on)
     return report

@@ -49,6 +49,6 @@ def report_data(report: RunReport) -> dict[str, Any]:
         "findings": [finding.to_json() for finding in report.findings],
         "notes": list(report.notes),
         "timeline": list(report.timeline),
-        "summary": {**report.summary(), "verdict": "failed" if report.failed else "ok"},
+        "summary": {**report.summary(), "verdict": report.verdict},
     }
     return data

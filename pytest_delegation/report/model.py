@@ -120,6 +120,16 @@ class Results:
         result = self.tasks[task]
         result.status, result.blocked_by, result.attempts = Status.BLOCKED, culprit, 0
 
+    def unfinished(self, task_of: Mapping[str, str], nodeids: Iterable[str]) -> None:
+        """An interrupted run: every selected test without an outcome did not run."""
+        for nodeid in nodeids:
+            task = task_of.get(nodeid)
+            result = self.tasks.get(task) if task is not None else None
+            if task is not None and result is None:
+                continue
+            tests = result.tests if result is not None else self.untagged
+            tests.setdefault(nodeid, Outcome.NOT_RUN)
+
     def executed(self, task: str, files: Iterable[str]) -> None:
         self.tasks[task].executed_files = sorted(files)
 
@@ -170,6 +180,16 @@ class RunReport:
     timeline: list[TimelineRow] = field(default_factory=list)
     collect_only: bool = False
     failed: bool = False
+    #: Ctrl-C or SIGTERM stopped the run; ``unfinished`` are the checks it cut short
+    interrupted: bool = False
+    unfinished: tuple[str, ...] = ()
+
+    @property
+    def verdict(self) -> str:
+        """``summary.verdict`` of the JSON report: interrupted, failed or ok."""
+        if self.interrupted:
+            return "interrupted"
+        return "failed" if self.failed else "ok"
 
     def count_status(self, status: str) -> int:
         return sum(1 for result in self.tasks.values() if result.status == status)

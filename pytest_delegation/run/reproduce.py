@@ -45,17 +45,20 @@ class Reproducer:
         self.workers = max(1, workers)
         self.running: set[subprocess.Popen[bytes]] = set()
         self.lock = threading.Lock()
+        self.stopped = False
 
     def verified(self, findings: list[Finding]) -> list[Finding]:
         """The findings, with ``reproduce_verified: false`` where the command did not fail."""
         commands = list(
             dict.fromkeys(f.extra["reproduce"] for f in findings if "reproduce" in f.extra)
         )
+        pool = ThreadPoolExecutor(max_workers=self.workers)
         try:
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                failed = dict(zip(commands, pool.map(self.fails, commands), strict=True))
+            failed = dict(zip(commands, pool.map(self.fails, commands), strict=True))
         finally:
+            # killed before waiting for the threads: Ctrl-C ends every run at once
             self.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
         return [
             replace(f, extra={**f.extra, "reproduce_verified": False})
             if "reproduce" in f.extra and not failed[f.extra["reproduce"]]
@@ -94,6 +97,9 @@ class Reproducer:
             return False
         with self.lock:
             self.running.add(process)
+            if self.stopped:
+                # started as `stop` ran: it would outlive the interrupt
+                _kill(process)
         try:
             return process.wait(timeout=TIMEOUT) == 1
         except subprocess.TimeoutExpired:
@@ -106,6 +112,7 @@ class Reproducer:
 
     def stop(self) -> None:
         with self.lock:
+            self.stopped = True
             running = list(self.running)
         for process in running:
             _kill(process)

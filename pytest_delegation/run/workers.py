@@ -21,6 +21,7 @@ from pytest_delegation.checks.boundaries import project_files
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.collect.mapping import plan_folder
 from pytest_delegation.options import Settings
+from pytest_delegation.order.check import Interrupted
 from pytest_delegation.order.check import check_order
 from pytest_delegation.plan.model import Plan
 from pytest_delegation.report.model import Results
@@ -64,6 +65,8 @@ class WorkerMode:
         basetemp = config.option.basetemp
         self.basetemp = Path(basetemp).resolve() if basetemp else None
         self.progress = Progress(config)
+        #: the checks an interrupt (Ctrl-C, SIGTERM) stopped before they finished
+        self.unfinished: list[str] = []
 
     def start_server(self) -> None:
         """Start the server workers fork from (see forkserver.py), while pytest collects."""
@@ -99,8 +102,14 @@ class WorkerMode:
         timeline: list[TimelineRow],
         clock: float,
         seed: int,
-    ) -> list[str]:
-        """The task runs, then the order check and the boundaries; returns the notes."""
+        notes: list[str],
+    ) -> None:
+        """The task runs, then the order check and the boundaries.
+
+        Ctrl-C or SIGTERM at any point stops every worker and replay at once; what was
+        learnt by then is kept (findings concluded, files measured), the checks that did
+        not finish are in `unfinished`, and the interrupt goes on to pytest (exit 2).
+        """
         by_task: dict[str, list[pytest.Item]] = {task: [] for task in results.tasks}
         untagged: list[pytest.Item] = []
         for item in session.items:
@@ -109,40 +118,68 @@ class WorkerMode:
                 untagged.append(item)
             elif task in by_task:
                 by_task[task].append(item)
-        notes = []
         checks = self.settings.checks
-        runner = self.run_tasks(
+        runner = self._task_runner(
             session, plan, by_task, untagged, results, add_finding, timeline, clock
         )
         try:
+            try:
+                self._drive(runner, results)
+            except KeyboardInterrupt:
+                self.unfinished = [c for c in ("isolation", "order") if c in checks]
+                raise
             if "order" in checks and not runner.stopped:
                 baseline = results.baseline(runner.flaky_tests)
-                findings, note = self.check_order(
-                    plan, by_task, untagged, baseline, timeline, clock, seed
-                )
+                try:
+                    findings, note = self.check_order(
+                        plan, by_task, untagged, baseline, timeline, clock, seed
+                    )
+                except KeyboardInterrupt as stopped:
+                    # before the bisections nothing is concluded; after, what was is kept
+                    concluded = stopped.findings if isinstance(stopped, Interrupted) else []
+                    self.unfinished = ["order"]
+                    for finding in concluded:
+                        add_finding(finding)
+                    notes.append(
+                        f"order check interrupted: {len(concluded)} finding"
+                        f"{'s' * (len(concluded) != 1)} concluded before it, "
+                        "their reproduce commands not run"
+                    )
+                    raise KeyboardInterrupt from None
                 notes.append(note)
                 for finding in findings:
                     add_finding(finding)
         finally:
             self.close()
             if "boundaries" in checks:
-                test_files = {item.nodeid.split("::", 1)[0] for item in session.items}
-                plan_dir = plan_folder(plan, self.config.rootpath)
-                measured = {t: project_files(f, test_files) for t, f in runner.executed.items()}
-                for task, files in measured.items():
-                    results.executed(task, files)
-                for finding in boundary_findings(plan, plan_dir, measured):
-                    add_finding(finding)
-                if runner.unmeasured:
-                    notes.append(
-                        "file boundaries not measured for "
-                        + ", ".join(sorted(runner.unmeasured))
-                        + ": another tracer (coverage, a debugger) was active; Python 3.12+ "
-                        "measures alongside it"
-                    )
-        return notes
+                self._boundaries(session, plan, runner, results, add_finding, notes)
 
-    def run_tasks(
+    def _boundaries(
+        self,
+        session: pytest.Session,
+        plan: Plan,
+        runner: TaskRunner,
+        results: Results,
+        add_finding: Callable[[Finding], None],
+        notes: list[str],
+    ) -> None:
+        """The files each task's tests executed, against the plan (the tasks that ran)."""
+        test_files = {item.nodeid.split("::", 1)[0] for item in session.items}
+        plan_dir = plan_folder(plan, self.config.rootpath)
+        measured = {t: project_files(f, test_files) for t, f in runner.executed.items()}
+        for task, files in measured.items():
+            results.executed(task, files)
+        for finding in boundary_findings(plan, plan_dir, measured):
+            add_finding(finding)
+        if runner.unmeasured:
+            notes.append(
+                "file boundaries not measured for "
+                + ", ".join(sorted(runner.unmeasured))
+                + ": another tracer (coverage, a debugger) was active; Python 3.12+ "
+                "measures alongside it"
+            )
+
+    def _task_runner(
         self,
         session: pytest.Session,
         plan: Plan,
@@ -176,6 +213,9 @@ class WorkerMode:
             clock=clock,
             on_coverage=self._hand_over_coverage if self.coverage is not None else None,
         )
+        return runner
+
+    def _drive(self, runner: TaskRunner, results: Results) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="pytest-delegation-"))
         launcher = self._launcher(workdir, self.coverage is not None)
         try:
@@ -183,8 +223,7 @@ class WorkerMode:
                 runner.stop()
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-            self._remember_durations(runnable, results)
-        return runner
+            self._remember_durations(list(runner.items_by_task), results)
 
     def _hand_over_coverage(self, worker: Handle) -> None:
         hand_over = getattr(worker, "hand_over_coverage", None)
