@@ -29,6 +29,7 @@ from pytest_delegation.report.files import destination_problems
 from pytest_delegation.report.model import Results
 from pytest_delegation.report.model import RunReport
 from pytest_delegation.report.model import TimelineRow
+from pytest_delegation.report.names import plural
 from pytest_delegation.run import interrupts
 from pytest_delegation.run.count import mode_label
 from pytest_delegation.run.count import worker_count
@@ -272,6 +273,6 @@ class DelegationSession:
         if self.plan is None:
             return ["delegation: plan inferred from the tests (one task per module)"]
         return [
-            f"delegation: {self._plan_label()}, {len(self.plan.tasks)} tasks in "
-            f"{len(self.plan.waves)} waves, {self.mode}"
+            f"delegation: {self._plan_label()}, {plural(len(self.plan.tasks), 'task')} in "
+            f"{plural(len(self.plan.waves), 'wave')}, {self.mode}"
         ]

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+
+from pytest_delegation.checks.boundaries import Execution
+from pytest_delegation.checks.boundaries import boundary_findings
+from pytest_delegation.collect.loading import infer_plan
+from pytest_delegation.plan.waves import compute_waves
 
 
 PLAN = """\
@@ -193,3 +199,25 @@ def test_an_import_no_test_runs_is_caught_statically(project: pytest.Pytester) -
         for f in data["findings"]
     ] == [("boundary-violation", "import", "other", "low", "pkg/other.py", 1)]
     assert data["findings"][0]["imported_file"] == "pkg/low.py"
+
+
+def test_an_inferred_plan_owns_no_file_and_gets_no_unowned_file(tmp_path: Path) -> None:
+    # --delegation-plan=auto: one task per test module, none with files:
+    plan = infer_plan(["tests/test_a.py", "tests/test_b.py"], tmp_path)
+    plan.freeze(compute_waves(plan))
+    ran = {
+        "tests-test-a": {"pkg/a.py": Execution("a", 1, "tests/test_a.py::test_a")},
+        "tests-test-b": {"pkg/b.py": Execution("b", 1, "tests/test_b.py::test_b")},
+    }
+    assert [f.file for f in boundary_findings(plan, "", ran)] == ["pkg/a.py", "pkg/b.py"]
+    assert boundary_findings(plan, "", ran, unowned=False) == []
+
+
+def test_delegation_plan_auto_reports_no_unowned_file(project: pytest.Pytester) -> None:
+    # needs run/workers.py to pass unowned=settings.plan != "auto" to boundary_findings
+    (project.path / "delegation.yaml").unlink()
+    result, data = run(project, "--delegation-plan=auto")
+    assert result.ret == 0, result.outlines
+    assert data["tasks"]["tests-test-low"]["executed_files"]  # measured, all the same
+    assert [f["rule"] for f in data["findings"]] == []
+    result.stdout.no_fnmatch_line("*unowned-file*")

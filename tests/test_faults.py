@@ -297,6 +297,10 @@ def test_an_interrupt_during_the_task_runs_stops_and_reports(
     assert tasks["later"]["tests"] == {"test_l.py::test_l": "not-run"}
     assert any("not finished: isolation, order" in n for n in data["notes"]), data["notes"]
     assert (slow.path / "j.xml").exists()
+    # the header wraps at 80 columns
+    text = " ".join(out.decode().split())
+    assert "delegation INTERRUPTED:" in text
+    assert "not finished: isolation, order (interrupted)" in text
     assert processes_of(slow.path) == []
     assert temp_folders() <= before
 

@@ -182,6 +182,66 @@ def decode(data: dict[str, Any], flat: list[Any]) -> dict[str, str]:
     return tests
 
 
+def one_wave(n: int = 40) -> dict[str, Any]:
+    """A plan inferred from the tests (--delegation-plan=auto): n tasks in one wave, whose
+    ids cut alike at the end; the last one failed, one skipped, one passed with an xpass."""
+    ids = [f"tests-test-utils-test-mod{i:02d}" for i in range(n)]
+    tasks: dict[str, Any] = {
+        task: {"status": "passed", "attempts": 1, "duration": 0.1, "executed_files": [],
+               "tests": {f"{task}::test_a": "passed", f"{task}::test_b": "passed"}}
+        for task in ids
+    }  # fmt: skip
+    tasks[ids[-1]] |= {"status": "failed", "tests": {f"{ids[-1]}::test_a": "failed"}}
+    tasks[ids[1]] |= {"status": "skipped", "tests": {f"{ids[1]}::test_a": "skipped"}}
+    tasks[ids[2]]["tests"][f"{ids[2]}::test_b"] = "xpassed"
+    return {
+        "version": 1,
+        "plan": {
+            "path": "auto",
+            "max_parallel": n,
+            "shared": [],
+            "waves": [ids],
+            "tasks": {
+                task: {
+                    "role": "test-module",
+                    "description": "",
+                    "files": [],
+                    "depends_on": [],
+                    "resources": [],
+                    "wave": 1,
+                    "tests": sorted(tasks[task]["tests"]),
+                }
+                for task in ids
+            },
+        },
+        "tasks": tasks,
+        "untagged": {},
+        "findings": [],
+        "notes": [],
+        "timeline": [],
+        "summary": {
+            "tasks": n,
+            "waves": 1,
+            "passed": n - 2,
+            "failed": 1,
+            "blocked": 0,
+            "flaky": 0,
+            "errors": 0,
+            "warnings": 0,
+            "duration": 1.0,
+            "seed": None,
+            "verdict": "failed",
+        },
+    }
+
+
+def boxes(page: str) -> list[tuple[str, str, str]]:
+    """The task graph's boxes in page order: (href, tooltip, shown id)."""
+    return re.findall(
+        r"<a href='([^']*)' class='node[^>]*><title>([^<]*)</title>.*?class='id'>([^<]*)<", page
+    )
+
+
 # -- markup ----------------------------------------------------------------------------
 
 
@@ -334,6 +394,52 @@ def test_an_empty_run() -> None:
     assert "No worker runs" in page
     assert "No findings" in page
     assert "✓ OK" in page
+
+
+def test_a_one_wave_plan_is_a_grid_failed_task_first() -> None:
+    page = render_html(one_wave())
+    shown = boxes(page)
+    assert len(shown) == 40
+    assert shown[0][0] == "#task-tests-test-utils-test-mod39"  # the failed one, not last
+    # no edges in one wave: five columns of 200 instead of one column forty boxes tall
+    assert "viewBox='0 0 1076 " in page
+    assert "All tasks are in one wave; failed ones come first." in page
+
+
+def test_task_ids_that_cut_alike_stay_apart_in_the_graph() -> None:
+    shown = boxes(render_html(one_wave()))
+    names = [name for _, _, name in shown]
+    assert len(set(names)) == len(names)
+    assert names[0] == "tests-test-uti…test-mod39"
+    assert all(len(name) <= 25 for name in names)
+    # the whole id stays in the tooltip
+    assert shown[0][1].startswith("tests-test-utils-test-mod39: failed, 1 test")
+
+
+def test_skipped_counts_show_and_an_xpass_counts_as_passed() -> None:
+    data = one_wave()
+    page = render_html(data)
+    assert "<div class='count c-skipped'><dt>skipped</dt><dd>1</dd></div>" in page
+    tips = {href: tip for href, tip, _ in boxes(page)}
+    assert tips["#task-tests-test-utils-test-mod02"] == (
+        "tests-test-utils-test-mod02: passed, 2 tests (2 passed, 0 failed, 0 skipped)"
+    )
+    assert tips["#task-tests-test-utils-test-mod01"].endswith("(0 passed, 0 failed, 1 skipped)")
+    # the sample has a skipped task too; a summary that counts them wins
+    assert "<dt>skipped</dt><dd>1</dd>" in render_html(sample())
+    data["summary"]["skipped"] = 7
+    assert "<dt>skipped</dt><dd>7</dd>" in render_html(data)
+
+
+def test_failed_tasks_come_first_where_dependencies_leave_the_order_free() -> None:
+    data = sample()
+    data["plan"]["waves"][0] = ["models", "research", "billing"]
+    order = [href for href, _, _ in boxes(render_html(data))]
+    # wave 1 depends on nothing: billing (failed) first
+    assert order[:3] == ["#task-billing", "#task-models", "#task-research"]
+    # wave 2 sits near what it depends on, so fewer edges cross: api (on billing and
+    # models) above crashy (an error, on models)
+    assert order[3:5] == ["#task-api", "#task-crashy"]
 
 
 # a whole plugin run: it verifies the session end to end, not the report layer alone
@@ -522,3 +628,63 @@ def test_in_chromium_at_phone_width(opened: tuple[Page, list[str]], tmp_path: Pa
     assert page.locator("svg.tl").is_visible()
     page.screenshot(path=tmp_path / "phone.png", full_page=True)
     assert problems == []
+
+
+def open_report(browser: Browser, tmp_path: Path, data: dict[str, Any]) -> Page:
+    path = tmp_path / "report.html"
+    path.write_text(render_html(data), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-ready]", state="attached")
+    return page
+
+
+def in_its_box(page: Page, selector: str) -> bool:
+    """Whether an element shows whole inside the visible part of its scroll container."""
+    inside: bool = page.evaluate(
+        """(selector) => {
+            const el = document.querySelector(selector), box = el.closest(".scroll");
+            const e = el.getBoundingClientRect(), b = box.getBoundingClientRect();
+            return e.width > 0 && e.left >= b.left && e.right <= b.left + box.clientWidth &&
+                e.top >= b.top && e.bottom <= b.top + box.clientHeight;
+        }""",
+        selector,
+    )
+    return inside
+
+
+def test_in_chromium_a_one_wave_plan_shows_its_failed_task(
+    browser: Browser, tmp_path: Path
+) -> None:
+    page = open_report(browser, tmp_path, one_wave())
+    failed = "a.node[href='#task-tests-test-utils-test-mod39']"
+    assert in_its_box(page, failed)
+    dag = page.locator(".scroll.dag").bounding_box()
+    assert dag and dag["width"] > 1000  # the grid, not a narrow column
+    # the whole grid fits: nothing to scroll to
+    assert page.evaluate(
+        "(d => d.scrollHeight <= d.clientHeight && d.scrollWidth <= d.clientWidth)"
+        "(document.querySelector('.scroll.dag'))"
+    )
+    page.close()
+
+
+def test_in_chromium_a_failed_task_far_right_is_scrolled_into_its_box(
+    browser: Browser, tmp_path: Path
+) -> None:
+    data = sample()
+    # a chain of twelve waves, wider than the page; its last task failed
+    chain = [f"step-{n}" for n in range(12)]
+    data["plan"]["waves"] = [[task] for task in chain]
+    data["plan"]["tasks"] = {
+        task: {"role": "code-writer", "depends_on": chain[n - 1 : n], "tests": [], "wave": n + 1}
+        for n, task in enumerate(chain)
+    }
+    data["tasks"] = {task: {"status": "passed", "tests": {}} for task in chain}
+    data["tasks"]["step-11"]["status"] = "failed"
+    data["findings"] = []
+    page = open_report(browser, tmp_path, data)
+    assert page.evaluate("document.querySelector('.scroll.dag').scrollLeft") > 0
+    assert in_its_box(page, "a.node[href='#task-step-11']")
+    assert page.evaluate("window.scrollY") == 0  # only the graph's box scrolled
+    page.close()

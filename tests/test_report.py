@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from pytest_delegation.report.markdown import render_markdown
+
 
 def test_reports_waves_tasks_and_verdict(shop: pytest.Pytester) -> None:
     result = shop.runpytest("--delegation-report")
@@ -321,3 +323,90 @@ def test_duration_is_reported(shop: pytest.Pytester) -> None:
     result = shop.runpytest("--delegation-report")
     rows = [line for line in result.outlines if line.startswith("  user-model")]
     assert re.search(r"\d+\.\d\ds", rows[0])
+
+
+# what a new user sees (issue 10): --delegation-plan=auto on a suite without a plan
+NEW_USER_TESTS = {
+    "tests/test_utils/test_email.py": "def test_send():\n    pass\n",
+    "tests/test_utils/test_encoding.py": "def test_utf8():\n    pass\n",
+    "tests/test_utils/test_escape.py": "def test_html():\n    pass\n",
+}
+
+
+def test_task_names_that_would_cut_alike_stay_apart(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(**NEW_USER_TESTS)
+    result = pytester.runpytest(
+        "--delegation-plan=auto", "--delegation-report", "--delegation-workers=0"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "wave 1",
+            "  task * role * tests * pass * fail * time  status",
+            "  tests-test-ut…test-email test-module * 1 * 1 * 0 * PASSED",
+            "  tests-test-util…encoding test-module * 1 * 1 * 0 * PASSED",
+            "  tests-test-u…test-escape test-module * 1 * 1 * 0 * PASSED",
+        ]
+    )
+
+
+def test_an_xpass_counts_as_passed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_one="""
+            import pytest
+
+            def test_plain():
+                pass
+
+            @pytest.mark.xfail(reason="fixed upstream since")
+            def test_known_bug():
+                pass
+        """
+    )
+    result = pytester.runpytest(
+        "--delegation-plan=auto", "--delegation-report", "--delegation-workers=0"
+    )
+    result.assert_outcomes(passed=1, xpassed=1)
+    # a non-strict xpass passed (pytest reports a strict one as failed)
+    result.stdout.fnmatch_lines(["  test-one * test-module * 2 * 2 * 0 * PASSED"])
+
+
+def test_one_task_in_one_wave_is_singular(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_one="def test_x():\n    pass\n")
+    result = pytester.runpytest("--delegation-plan=auto", "--delegation-report", "--collect-only")
+    result.stdout.fnmatch_lines(
+        [
+            "plan auto: 1 task in 1 wave, max_parallel *",
+            "delegation OK: 1 task in 1 wave, nothing run; 0 errors, 0 warnings",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*1 tasks*")
+    result.stdout.no_fnmatch_line("*1 waves*")
+
+
+def test_the_session_header_is_singular_for_one_task(pytester: pytest.Pytester) -> None:
+    # needs session.py's pytest_report_header to say it with report.names.plural
+    pytester.makefile(".yaml", delegation="tasks:\n  only:\n    tests: [test_one.py]\n")
+    pytester.makepyfile(test_one="def test_x():\n    pass\n")
+    result = pytester.runpytest("--delegation-report", "--collect-only")
+    result.stdout.fnmatch_lines(["delegation: delegation.yaml, 1 task in 1 wave, *"])
+
+
+def test_markdown_counts_an_xpass_as_passed_and_pluralises() -> None:
+    outcomes = {"t.py::a": "passed", "t.py::b": "xpassed", "t.py::c": "failed"}
+    data = {
+        "plan": {
+            "path": "delegation.yaml",
+            "waves": [["only"]],
+            "tasks": {"only": {"role": "code-writer", "depends_on": [], "tests": sorted(outcomes)}},
+        },
+        "tasks": {"only": {"status": "failed", "duration": 0.5, "tests": outcomes}},
+        "findings": [
+            {"rule": "untagged-test", "severity": "warning", "test": "t.py::d", "message": "m"}
+        ],
+        "summary": {"tasks": 1, "waves": 1, "passed": 0, "failed": 1, "blocked": 0, "flaky": 0,
+                    "errors": 1, "warnings": 1, "verdict": "failed"},
+    }  # fmt: skip
+    text = render_markdown(data)
+    assert "`delegation.yaml`: 1 task in 1 wave; 0 passed, 1 failed" in text
+    assert "; 1 error, 1 warning." in text
+    assert "| `only` | code-writer | 3 | 2 | 1 | 0.50s |" in text

@@ -53,12 +53,19 @@ def boundary_findings(
     plan: Plan,
     plan_dir: str,
     executed: Mapping[str, Mapping[str, Execution]],
+    *,
+    unowned: bool = True,
 ) -> list[Finding]:
-    """Findings for every task's executed project files (task -> file -> first execution)."""
+    """Findings for every task's executed project files (task -> file -> first execution).
+
+    `unowned=False` leaves out `unowned-file`: for a plan inferred from the tests
+    (``--delegation-plan=auto``), which owns no file, it would list every source file the
+    suite runs and ask to add it to a plan that does not exist.
+    """
     owners = Owners(plan, plan_dir)
     findings: list[Finding] = []
     # file -> the first task (and execution) that ran it: one finding per unowned file
-    unowned: dict[str, tuple[str, Execution]] = {}
+    unowned_files: dict[str, tuple[str, Execution]] = {}
     for task_id in sorted(executed):
         allowed = {task_id} | transitive_dependencies(plan.tasks, task_id)
         for path, where in sorted(executed[task_id].items()):
@@ -69,7 +76,8 @@ def boundary_findings(
             if shared or allowed.intersection(tasks):
                 continue
             if not tasks:
-                unowned.setdefault(path, (task_id, where))
+                if unowned:
+                    unowned_files.setdefault(path, (task_id, where))
                 continue
             owner = tasks[0]
             deps = list(plan.tasks[task_id].depends_on)
@@ -94,7 +102,7 @@ def boundary_findings(
                     },
                 )
             )
-    for path, (task_id, where) in sorted(unowned.items()):
+    for path, (task_id, where) in sorted(unowned_files.items()):
         findings.append(
             Finding(
                 "unowned-file",

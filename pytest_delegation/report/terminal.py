@@ -18,12 +18,17 @@ from pytest_delegation.checks.findings import WARNING
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.report.model import RunReport
 from pytest_delegation.report.model import TaskResult
-from pytest_delegation.vocab import Outcome
+from pytest_delegation.report.names import cut
+from pytest_delegation.report.names import plural
+from pytest_delegation.report.names import short_names
+from pytest_delegation.report.names import tally
 from pytest_delegation.vocab import Status
 
 
 WIDTH = 80
 PER_RULE = 5
+#: columns of the task column of a wave's table
+TASK_WIDTH = 24
 STATUS_MARKUP: dict[str, dict[str, bool]] = {
     Status.PASSED: {"green": True},
     Status.FAILED: {"red": True, "bold": True},
@@ -42,6 +47,7 @@ def render(report: RunReport, tr: pytest.TerminalReporter, verbosity: int) -> No
     tr.write_sep("=", "delegation report", bold=True)
     for line in header(report):
         tr.write_line(line)
+    names = short_names(report.tasks, TASK_WIDTH)
     for number, wave in enumerate(report.plan.waves, start=1):
         shown = [task for task in wave if task in report.tasks]
         if not shown:
@@ -51,7 +57,7 @@ def render(report: RunReport, tr: pytest.TerminalReporter, verbosity: int) -> No
         tr.write_line(table_head(report.collect_only))
         for task in shown:
             result = report.tasks[task]
-            text, status = table_row(report, task, result)
+            text, status = table_row(report, task, result, names[task])
             tr.write(text)
             if status:
                 label = status.upper() if status != Status.NOT_RUN else "not run"
@@ -64,7 +70,7 @@ def render(report: RunReport, tr: pytest.TerminalReporter, verbosity: int) -> No
         counts = _counts(report.untagged.values())
         tr.write_line("")
         n = len(report.untagged)
-        tr.write_line(f"untagged: {n} test{'s' * (n != 1)} ({counts}), run after the last wave")
+        tr.write_line(f"untagged: {plural(n, 'test')} ({counts}), run after the last wave")
     for severity, title in ((ERROR, "errors"), (WARNING, "warnings")):
         findings = [f for f in report.findings if f.severity == severity]
         if not findings:
@@ -81,7 +87,7 @@ def render(report: RunReport, tr: pytest.TerminalReporter, verbosity: int) -> No
 def header(report: RunReport) -> list[str]:
     plan = report.plan
     lines = [
-        f"plan {report.plan_path}: {len(plan.tasks)} tasks in {len(plan.waves)} waves, "
+        f"plan {report.plan_path}: {tasks_in_waves(len(plan.tasks), len(plan.waves))}, "
         f"max_parallel {plan.max_parallel}"
     ]
     if report.collect_only:
@@ -93,6 +99,8 @@ def header(report: RunReport) -> list[str]:
         if report.skipped_checks:
             why = "they need workers" if report.mode == "in-process" else "not asked for"
             mode += f"; not checked: {', '.join(report.skipped_checks)} ({why})"
+        if report.unfinished:
+            mode += f"; not finished: {', '.join(report.unfinished)} (interrupted)"
         lines.extend(_wrap(mode, ""))
     if report.seed is not None:
         lines.append(f"seed: {report.seed}")
@@ -107,17 +115,19 @@ def table_head(collect_only: bool) -> str:
     return f"  {'task':<24} {'role':<15} {'tests':>5} {'pass':>5} {'fail':>5} {'time':>7}  status"
 
 
-def table_row(report: RunReport, task: str, result: TaskResult) -> tuple[str, str]:
+def table_row(
+    report: RunReport, task: str, result: TaskResult, name: str | None = None
+) -> tuple[str, str]:
+    """A task's row (its `name` as `short_names` shows it) and the status to print after."""
     role = report.plan.tasks[task].role or "-"
     tests = max(result.collected, len(result.tests))
-    name = _fit(task, 24)
+    name = cut(task, TASK_WIDTH) if name is None else name
     if report.collect_only:
-        return f"  {name:<24} {_fit(role, 15):<15} {tests:>5}", ""
-    passed = result.count(Outcome.PASSED, Outcome.XFAILED)
-    failed = result.count(Outcome.FAILED, Outcome.ERROR, Outcome.XPASSED)
+        return f"  {name:<24} {cut(role, 15):<15} {tests:>5}", ""
+    passed, failed, _ = tally(result.tests.values())
     time = f"{result.duration:.2f}s"
     return (
-        f"  {name:<24} {_fit(role, 15):<15} {tests:>5} {passed:>5} {failed:>5} {time:>7}  ",
+        f"  {name:<24} {cut(role, 15):<15} {tests:>5} {passed:>5} {failed:>5} {time:>7}  ",
         result.status,
     )
 
@@ -157,9 +167,9 @@ def finding_lines(findings: list[Finding], verbosity: int) -> Iterator[tuple[str
 
 
 def verdict(report: RunReport) -> str:
-    word = "FAILED" if report.failed else "OK"
+    word = {"interrupted": "INTERRUPTED", "failed": "FAILED"}.get(report.verdict, "OK")
     if report.collect_only:
-        tasks = f"{len(report.tasks)} tasks in {len(report.plan.waves)} waves, nothing run"
+        tasks = tasks_in_waves(len(report.tasks), len(report.plan.waves)) + ", nothing run"
     else:
         counts: dict[str, int] = {}
         for result in report.tasks.values():
@@ -172,12 +182,18 @@ def verdict(report: RunReport) -> str:
             ", ".join(f"{counts[s]} {s.replace('-', ' ')}" for s in order if counts.get(s))
             or "none"
         )
-    errors = f"{report.errors} error{'s' * (report.errors != 1)}"
-    warnings = f"{report.warnings} warning{'s' * (report.warnings != 1)}"
+    errors, warnings = plural(report.errors, "error"), plural(report.warnings, "warning")
     return f"delegation {word}: {tasks}; {errors}, {warnings}"
 
 
+def tasks_in_waves(tasks: int, waves: int) -> str:
+    """``1 task in 1 wave``, ``8 tasks in 3 waves``."""
+    return f"{plural(tasks, 'task')} in {plural(waves, 'wave')}"
+
+
 def verdict_markup(report: RunReport) -> dict[str, bool]:
+    if report.interrupted:
+        return {"yellow": True, "bold": True}
     return {"red": True, "bold": True} if report.failed else {"green": True, "bold": True}
 
 
@@ -186,10 +202,6 @@ def _counts(outcomes: Iterable[str]) -> str:
     for outcome in outcomes:
         counts[outcome] = counts.get(outcome, 0) + 1
     return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-
-
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _wrap(text: str, indent: str) -> list[str]:

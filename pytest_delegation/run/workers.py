@@ -19,6 +19,7 @@ import pytest
 from pytest_delegation.checks.boundaries import boundary_findings
 from pytest_delegation.checks.boundaries import project_files
 from pytest_delegation.checks.findings import Finding
+from pytest_delegation.collect.loading import AUTO
 from pytest_delegation.collect.mapping import plan_folder
 from pytest_delegation.options import Settings
 from pytest_delegation.order.check import Interrupted
@@ -169,7 +170,9 @@ class WorkerMode:
         measured = {t: project_files(f, test_files) for t, f in runner.executed.items()}
         for task, files in measured.items():
             results.executed(task, files)
-        for finding in boundary_findings(plan, plan_dir, measured):
+        # an inferred plan owns no files: 'no task owns it' would list every source file
+        inferred = self.settings.plan == AUTO
+        for finding in boundary_findings(plan, plan_dir, measured, unowned=not inferred):
             add_finding(finding)
         if runner.unmeasured:
             notes.append(

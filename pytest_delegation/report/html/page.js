@@ -115,5 +115,14 @@
     }
   };
   window.addEventListener("hashchange", reveal);
+
+  // the first failed task in sight inside the graph's box (the page itself stays put)
+  const dag = document.querySelector(".scroll.dag");
+  const bad = dag && dag.querySelector("a.node.st-failed, a.node.st-error");
+  if (bad) {
+    const c = dag.getBoundingClientRect(), b = bad.getBoundingClientRect();
+    if (b.left < c.left || b.right > c.right) dag.scrollLeft += b.left - c.left - 16;
+    if (b.top < c.top || b.bottom > c.bottom) dag.scrollTop += b.top - c.top - 40;
+  }
   document.body.dataset.ready = "1";
 })();

@@ -23,6 +23,9 @@ import math
 from typing import Any
 from urllib.parse import quote
 
+from pytest_delegation.report.names import plural
+from pytest_delegation.report.names import short_names
+from pytest_delegation.report.names import tally
 from pytest_delegation.vocab import FAILING
 from pytest_delegation.vocab import Outcome
 from pytest_delegation.vocab import Status
@@ -41,6 +44,9 @@ STATUS_ORDER = (
 )  # fmt: skip
 # statuses that fail the verdict when the report has none
 VERDICT_FAILING = frozenset({Status.FAILED, Status.BLOCKED, Status.ERROR})
+# the task graph lists these first where dependencies leave the order free, so a failure
+# is seen at once (page.js scrolls the graph to the first one, wherever it is)
+FAILED_FIRST = frozenset({Status.FAILED, Status.ERROR})
 SHOWN_KEYS = {"rule", "severity", "task", "other_task", "test", "message", "fix", "reproduce"}
 # keeps "3.2 s" and "wave 1" on one line
 NBSP = "\u00a0"
@@ -55,6 +61,9 @@ FAILING_SHOWN = 5
 BOX_W, BOX_H, COL_GAP, ROW_GAP, TOP, MARGIN = 200, 46, 70, 12, 34, 10
 # characters of a task id that fit a box; the full id is in its tooltip
 ID_CHARS = 25
+# a one-wave plan has no edges: its boxes flow into a grid, not one tall narrow column, of
+# a column per GRID_ROWS tasks (up to GRID_COLS columns), GRID_GAP apart
+GRID_COLS, GRID_ROWS, GRID_GAP = 5, 6, 14
 # timeline geometry
 LANE_H, BAR_H, LABEL_W, PLOT_W, AXIS_H = 30, 22, 86, 900, 26
 
@@ -65,6 +74,8 @@ def render_html(data: Mapping[str, Any]) -> str:
     summary = data.get("summary", {})
     failed = _verdict_failed(data)
     verdict = "FAILED" if failed else "OK"
+    if data.get("summary", {}).get("verdict") == "interrupted":
+        verdict = "INTERRUPTED"
     timeline, runs = _timeline(data.get("timeline") or [])
     parts = [
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
@@ -136,15 +147,12 @@ def _secs(value: float) -> str:
     return f"{int(value // 60)}{NBSP}min {value % 60:02.0f}{NBSP}s"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' * (n != 1)}"
-
-
 def _verdict_failed(data: Mapping[str, Any]) -> bool:
     """The session's verdict when the report has it; else what the counts say."""
     summary = data.get("summary", {})
     if "verdict" in summary:
-        return bool(summary["verdict"] == "failed")
+        # an interrupted run is not a passing one
+        return bool(summary["verdict"] in ("failed", "interrupted"))
     statuses = {entry.get("status") for entry in data.get("tasks", {}).values()}
     return bool(summary.get("errors")) or bool(statuses & VERDICT_FAILING)
 
@@ -153,9 +161,11 @@ def _header(
     data: Mapping[str, Any], plan: Mapping[str, Any], summary: Mapping[str, Any], failed: bool
 ) -> str:
     verdict = ("✗ FAILED", "failed") if failed else ("✓ OK", "passed")
+    if summary.get("verdict") == "interrupted":
+        verdict = ("‖ INTERRUPTED", "failed")
     facts = [
         f"plan <code>{_e(plan.get('path', ''))}</code>",
-        f"{_plural(len(plan['tasks']), 'task')} in {_plural(len(plan['waves']), 'wave')}",
+        f"{plural(len(plan['tasks']), 'task')} in {plural(len(plan['waves']), 'wave')}",
         f"max_parallel {_e(plan.get('max_parallel', ''))}",
     ]
     if summary.get("duration") is not None:
@@ -164,6 +174,9 @@ def _header(
         facts.append(f"seed {_e(summary['seed'])}")
     keys = ("tasks", "passed", "failed", "blocked", "flaky")
     counts = [(key, summary.get(key, 0)) for key in keys]
+    # the JSON report's summary has no skipped count: the tasks' statuses do
+    statuses = Counter(str(entry.get("status")) for entry in data.get("tasks", {}).values())
+    counts.append(("skipped", summary.get("skipped", statuses[Status.SKIPPED])))
     counts += [("errors", summary.get("errors", 0)), ("warnings", summary.get("warnings", 0))]
     cells = "".join(
         f"<div class='count c-{key}{' zero' * (not n)}'><dt>{key}</dt><dd>{_e(n)}</dd></div>"
@@ -184,34 +197,49 @@ def _dag(plan: Mapping[str, Any], tasks: Mapping[str, Any]) -> str:
     columns: list[list[str]] = []
     row: dict[str, float] = {}
     for wave in plan["waves"]:
-        # barycentre ordering: a task sits near what it depends on, so fewer edges cross
-        def place(item: tuple[int, str]) -> tuple[float, int]:
+        # barycentre ordering: a task sits near what it depends on, so fewer edges cross;
+        # among the rest (all of wave 1, all of a one-wave plan) failures first
+        def place(item: tuple[int, str]) -> tuple[float, bool, int]:
             deps = [
                 row[d] for d in plan["tasks"].get(item[1], {}).get("depends_on", ()) if d in row
             ]
-            return (sum(deps) / len(deps) if deps else math.inf, item[0])
+            failed = _status(item[1], tasks) in FAILED_FIRST
+            return (sum(deps) / len(deps) if deps else math.inf, not failed, item[0])
 
         column = [task for _, task in sorted(enumerate(wave), key=place)]
         row.update((task, i) for i, task in enumerate(column))
         columns.append(column)
     if not columns:
         return "<section id='dag'><h2>Task graph</h2><p>The plan has no tasks.</p></section>"
-    pos = {
-        task: (MARGIN + c * (BOX_W + COL_GAP), TOP + r * (BOX_H + ROW_GAP))
-        for c, column in enumerate(columns)
-        for r, task in enumerate(column)
-    }
-    width = MARGIN * 2 + len(columns) * BOX_W + (len(columns) - 1) * COL_GAP
-    height = TOP + max(len(c) for c in columns) * (BOX_H + ROW_GAP) + MARGIN
+    if len(columns) == 1:
+        # one wave, no edges: a grid filled row by row, so the failures are the top rows
+        grid = max(1, min(GRID_COLS, math.ceil(len(columns[0]) / GRID_ROWS)))
+        pos = {
+            task: (MARGIN + i % grid * (BOX_W + GRID_GAP), TOP + i // grid * (BOX_H + ROW_GAP))
+            for i, task in enumerate(columns[0])
+        }
+        width = MARGIN * 2 + grid * BOX_W + (grid - 1) * GRID_GAP
+        rows = math.ceil(len(columns[0]) / grid)
+        labels = [MARGIN + BOX_W / 2]
+        hint = "All tasks are in one wave; failed ones come first."
+    else:
+        pos = {
+            task: (MARGIN + c * (BOX_W + COL_GAP), TOP + r * (BOX_H + ROW_GAP))
+            for c, column in enumerate(columns)
+            for r, task in enumerate(column)
+        }
+        width = MARGIN * 2 + len(columns) * BOX_W + (len(columns) - 1) * COL_GAP
+        rows = max(len(c) for c in columns)
+        labels = [MARGIN + c * (BOX_W + COL_GAP) + BOX_W / 2 for c in range(len(columns))]
+        hint = "Waves run left to right; an arrow points from a task to a task that depends on it."
+    height = TOP + rows * (BOX_H + ROW_GAP) + MARGIN
     out = [
-        f"<section id='dag'><h2>Task graph</h2><p class='hint'>Waves run left to right; "
-        f"an arrow points from a task to a task that depends on it. Select a task for its "
+        f"<section id='dag'><h2>Task graph</h2><p class='hint'>{hint} Select a task for its "
         f"details.</p><div class='scroll dag' tabindex='0' role='region' aria-label="
         f"'Task graph, scrollable'><svg class='graph' viewBox='0 0 {width} {height}' "
         f"style='--w:{width}px' role='group' aria-label='Task graph by wave'>"
     ]
-    for c in range(len(columns)):
-        x = MARGIN + c * (BOX_W + COL_GAP) + BOX_W / 2
+    for c, x in enumerate(labels):
         out.append(f"<text class='wave' x='{x}' y='20'>wave {c + 1}</text>")
     # two paths for all edges: one element each, not one per edge
     curves, heads = [], []
@@ -225,18 +253,21 @@ def _dag(plan: Mapping[str, Any], tasks: Mapping[str, Any]) -> str:
     out.append(
         f"<path class='edge' d='{''.join(curves)}'/><path class='head' d='{''.join(heads)}'/>"
     )
+    names = short_names(pos, ID_CHARS)
     for task, (x, y) in pos.items():
         status = _status(task, tasks)
         entry = tasks.get(task, {})
         n = len(entry.get("tests") or plan["tasks"].get(task, {}).get("tests") or ())
-        shown = task if len(task) <= ID_CHARS else task[: ID_CHARS - 1] + "…"
-        tip = f"{task}: {status}, {_plural(n, 'test')}"
+        tip = f"{task}: {status}, {plural(n, 'test')}"
+        if entry.get("tests"):
+            passed, failed, skipped = tally(entry["tests"].values())
+            tip += f" ({passed} passed, {failed} failed, {skipped} skipped)"
         # the <title> is the link's tooltip and accessible name
         out.append(
             f"<a href='{_e(_href(task))}' class='node st-{_e(status)}' transform='translate("
             f"{x},{y})'><title>{_e(tip)}</title><rect width='{BOX_W}' height='{BOX_H}' rx='6'/>"
-            f"<text x='10' y='19' class='id'>{_e(shown)}</text><text x='10' y='37'>"
-            f"{_e(ICON.get(status, '•'))} {_e(status)} · {_plural(n, 'test')}</text></a>"
+            f"<text x='10' y='19' class='id'>{_e(names[task])}</text><text x='10' y='37'>"
+            f"{_e(ICON.get(status, '•'))} {_e(status)} · {plural(n, 'test')}</text></a>"
         )
     out.append("</svg></div></section>")
     return "".join(out)
@@ -307,7 +338,7 @@ def _timeline(runs: Sequence[Mapping[str, Any]]) -> tuple[str, list[list[Any]]]:
         "order check</li><li><span class='sw run-bisect'></span> bisection</li></ul>",
         "<div class='scroll' tabindex='0' role='region' aria-label='Timeline, scrollable'>"
         f"<svg class='tl' viewBox='0 0 {width} {height}' role='img' "
-        f"aria-label='Timeline of {_plural(len(runs), 'worker run')}; the table below lists "
+        f"aria-label='Timeline of {plural(len(runs), 'worker run')}; the table below lists "
         "them'><defs><pattern id='hatch-order' width='6' height='6' patternUnits='userSpaceOnUse'"
         " patternTransform='rotate(45)'><rect width='6' height='6' fill='#dbe7ff'/><rect "
         "width='2' height='6' fill='#5b7fd1'/></pattern><pattern id='hatch-bisect' width='5' "
@@ -334,7 +365,7 @@ def _timeline(runs: Sequence[Mapping[str, Any]]) -> tuple[str, list[list[Any]]]:
         tests = run.get("tests")
         tip = (
             f"{name}: {_secs(end - start)} (from {start:g} s to {end:g} s)"
-            + (f", {_plural(int(tests), 'test')}" if tests is not None else "")
+            + (f", {plural(int(tests), 'test')}" if tests is not None else "")
             + (f", {outcome}" if outcome else "")
         )
         text = ""
@@ -349,7 +380,7 @@ def _timeline(runs: Sequence[Mapping[str, Any]]) -> tuple[str, list[list[Any]]]:
         )
         rows.append([lane + 1, name, kind, f"{start:g}", _secs(end - start), tests or "", outcome])
     out.append(
-        f"</svg></div><details class='runs lazy'><summary>All {_plural(len(runs), 'worker run')}"
+        f"</svg></div><details class='runs lazy'><summary>All {plural(len(runs), 'worker run')}"
         " as a table</summary></details></section>"
     )
     rows.sort(key=lambda row: float(row[3]))
@@ -479,7 +510,7 @@ def _task_sections(
         meta = [
             f"role{NBSP}{_e(spec.get('role') or '-')}",
             f"wave{NBSP}{_e(spec.get('wave', '-'))}",
-            _plural(attempts, "attempt").replace(" ", NBSP) + f"{NBSP}(retried)" * (attempts > 1),
+            plural(attempts, "attempt").replace(" ", NBSP) + f"{NBSP}(retried)" * (attempts > 1),
             _secs(float(entry.get("duration", 0))),
             f"depends{NBSP}on "
             + (", ".join(_task_link(d, plan) for d in spec.get("depends_on", ())) or "nothing"),
@@ -491,7 +522,7 @@ def _task_sections(
         if by_task.get(task):
             meta.append(
                 f"<a href='#findings' data-finding-task='{_e(task)}'>"
-                f"{_plural(by_task[task], 'finding')}</a>"
+                f"{plural(by_task[task], 'finding')}</a>"
             )
         failing = [t for t, o in outcomes.items() if o in FAILING][:FAILING_SHOWN]
         planned, executed = list(spec.get("files") or ()), list(entry.get("executed_files") or ())
