@@ -334,3 +334,25 @@ def test_sigterm_during_the_order_check_keeps_the_task_results(slow: pytest.Pyte
     assert any("not finished: order" in n for n in data["notes"]), data["notes"]
     assert processes_of(slow.path) == []
     assert temp_folders() <= before
+
+
+def test_a_task_failing_alone_without_the_order_check_gets_a_hint(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n  setter: {tests: [test_a.py]}\n  needs: {tests: [test_b.py]}\n",
+    )
+    pytester.makepyfile(
+        shared="READY = []\n",
+        test_a="import shared\n\ndef test_set():\n    shared.READY.append(1)\n",
+        test_b="import shared\n\ndef test_needs():\n    assert shared.READY\n",
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--delegation-report", "--delegation-report=json:r.json",
+        "--delegation-check=isolation",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    data = json.loads((pytester.path / "r.json").read_text())
+    [hint] = [n for n in data["notes"] if "--delegation-check=order finds which" in n]
+    assert hint.startswith("needs failed in its own worker")

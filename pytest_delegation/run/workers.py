@@ -129,6 +129,8 @@ class WorkerMode:
             except KeyboardInterrupt:
                 self.unfinished = [c for c in ("isolation", "order") if c in checks]
                 raise
+            if "order" not in checks:
+                self._hint_order(results, notes)
             if "order" in checks and not runner.stopped:
                 baseline = results.baseline(runner.flaky_tests)
                 try:
@@ -154,6 +156,18 @@ class WorkerMode:
             self.close()
             if "boundaries" in checks:
                 self._boundaries(session, plan, runner, results, add_finding, notes)
+
+    @staticmethod
+    def _hint_order(results: Results, notes: list[str]) -> None:
+        """A task that fails alone may pass in a plain run: only the order check tells."""
+        failed = sorted(t for t, r in results.tasks.items() if r.status == Status.FAILED)
+        if failed:
+            notes.append(
+                f"{', '.join(failed[:5])}{' and more' * (len(failed) > 5)} failed in "
+                f"{'their own workers' if len(failed) > 1 else 'its own worker'}; if "
+                "a plain run passes, a test depends on another task's tests: "
+                "--delegation-check=order finds which"
+            )
 
     def _boundaries(
         self,
