@@ -356,3 +356,22 @@ def test_a_task_failing_alone_without_the_order_check_gets_a_hint(
     data = json.loads((pytester.path / "r.json").read_text())
     [hint] = [n for n in data["notes"] if "--delegation-check=order finds which" in n]
     assert hint.startswith("needs failed in its own worker")
+
+
+def test_an_interrupt_in_process_reports_too(slow: pytest.Pytester) -> None:
+    marker = slow.path / "started"
+    slow.makepyfile(
+        test_s="import pathlib, time\n\ndef test_s():\n"
+        f"    pathlib.Path({str(marker)!r}).write_text('')\n    time.sleep(60)\n"
+    )
+    process = start(
+        slow, "--delegation-report", "--delegation-report=json:r.json", "--delegation-workers=0"
+    )
+    wait_for(marker)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, out.decode()
+    data = json.loads((slow.path / "r.json").read_text())
+    assert data["summary"]["verdict"] == "interrupted"
+    assert data["tasks"]["later"]["tests"] == {"test_l.py::test_l": "not-run"}
+    assert "delegation INTERRUPTED:" in out.decode()
