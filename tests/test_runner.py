@@ -58,6 +58,8 @@ class FakeWorker:
         self.started = started
         self._elapsed = elapsed
         self.tail = ""
+        #: the fork server it was forked from died, killing it (see `Handle.lost`)
+        self.server_died = False
 
     def __repr__(self) -> str:
         return f"FakeWorker({self.spec.name})"
@@ -67,6 +69,12 @@ class FakeWorker:
 
     def read(self) -> tuple[list[dict[str, Any]], bool]:
         return [], False
+
+    def poll(self) -> int | None:
+        return None
+
+    def lost(self) -> bool:
+        return self.server_died
 
     @property
     def elapsed(self) -> float:
@@ -643,7 +651,13 @@ def test_a_crash_fails_the_running_test_with_the_output_tail() -> None:
     assert result.error == f"worker killed by signal 9 (SIGKILL) while running {running}"
     assert result.attempts == 1
     assert rig.tests("a") == {"test_one": "passed", "test_two": "failed", "test_three": "not-run"}
-    assert rig.shown() == [("test_one", "passed"), ("test_two", "failed"), ("test_b", "skipped")]
+    # the test it never reached is shown too, skipped (issue 10, item 5)
+    assert rig.shown() == [
+        ("test_one", "passed"),
+        ("test_two", "failed"),
+        ("test_three", "skipped"),
+        ("test_b", "skipped"),
+    ]
     setup, crash = rig.sink.received[running]
     assert (setup.when, setup.outcome) == ("setup", "passed")
     assert isinstance(crash, pytest.TestReport)
@@ -684,7 +698,7 @@ def test_a_timeout_is_an_error_of_the_running_test() -> None:
     assert result.error == f"worker timed out after 1s while running {nid('a', 'test_slow')}"
     assert "timed out" in result.error
     assert rig.tests("a") == {"test_slow": "failed", "test_after": "not-run"}
-    assert rig.shown() == [("test_slow", "failed")]
+    assert rig.shown() == [("test_slow", "failed"), ("test_after", "skipped")]
     (_, crash) = rig.sink.received[nid("a", "test_slow")]
     assert crash.longreprtext.startswith("worker timed out after 1s while running")
     assert rig.start() == []  # not retried
@@ -726,7 +740,7 @@ def test_a_worker_that_ran_no_test_is_an_error(
     result = rig.results["a"]
     assert (result.status, result.error, result.attempts) == ("error", error, 1)
     assert rig.tests("a") == {"test_one": "not-run", "test_two": "not-run"}
-    assert rig.shown() == [("test_b", "skipped")]
+    assert rig.shown() == [("test_one", "skipped"), ("test_two", "skipped"), ("test_b", "skipped")]
     assert rig.results["b"].blocked_by == "a"
     assert rig.start() == []  # an error is not retried
 
@@ -988,3 +1002,272 @@ def test_dag_blocks_a_dependent_while_an_unrelated_task_runs() -> None:
     rig.complete(workers["b"], {"test_b": "passed"})
     assert rig.results["b"].status == "passed"
     assert rig.shown() == [("test_a", "failed"), ("test_c", "skipped"), ("test_b", "passed")]
+
+
+# -- 11. tests that never ran are shown (issue 10, item 5) ----------------------------------
+
+
+def reason(skip: Any) -> str:
+    """The reason of a synthetic skip report: (path, line, "Skipped: REASON")."""
+    assert isinstance(skip, pytest.TestReport)
+    assert (skip.when, skip.outcome) == ("setup", "skipped")
+    assert isinstance(skip.longrepr, tuple)
+    text = skip.longrepr[2]
+    assert text.startswith("Skipped: ")
+    return text.removeprefix("Skipped: ")
+
+
+def test_the_tests_after_a_crash_are_shown_skipped_with_the_crash() -> None:
+    rig = Rig({"a": []}, {"a": ["test_one", "test_two", "test_three", "test_four"]})
+    worker = rig.start_one()
+    worker.tail = "Fatal Python error: Aborted"
+    rig.send(worker, collected())
+    rig.run_test(worker, "test_one", "passed")
+    rig.begin_test(worker, "test_two", "setup")
+    assert rig.exit(worker, -6) is False
+    running = nid("a", "test_two")
+    crash = f"worker killed by signal 6 (SIGABRT) while running {running}"
+    assert rig.results["a"].error == crash
+    # every test shown once: the ones never reached as skipped, with the crash
+    assert rig.shown() == [
+        ("test_one", "passed"),
+        ("test_two", "failed"),
+        ("test_three", "skipped"),
+        ("test_four", "skipped"),
+    ]
+    assert rig.sink.dropped == []
+    for name in ("test_three", "test_four"):
+        (skip,) = rig.sink.received[nid("a", name)]
+        assert reason(skip) == f"not run: the worker crashed before it: {crash}"
+        assert skip.location == rig.locations[nid("a", name)]
+    # the results still tell what ran: the skips are not-run there
+    assert rig.tests("a") == {
+        "test_one": "passed",
+        "test_two": "failed",
+        "test_three": "not-run",
+        "test_four": "not-run",
+    }
+
+
+def test_the_tests_after_a_timeout_are_shown_skipped() -> None:
+    rig = Rig({"a": []}, {"a": ["test_slow", "test_after"]})
+    worker = rig.start_one()
+    rig.send(worker, collected())
+    rig.begin_test(worker, "test_slow", "setup")
+    rig.exit(worker, None, "timed out after 1s")
+    (skip,) = rig.sink.received[nid("a", "test_after")]
+    assert reason(skip) == (
+        "not run: the worker was stopped before it: worker timed out after 1s while running "
+        + nid("a", "test_slow")
+    )
+    assert rig.tests("a") == {"test_slow": "failed", "test_after": "not-run"}
+
+
+def test_a_worker_that_ends_before_any_test_tells_why() -> None:
+    """A conftest that fails to import only in the worker: its error is the output tail."""
+    rig = Rig({"a": [], "b": ["a"]}, {"a": ["test_one", "test_two"], "b": ["test_b"]})
+    worker = rig.start_one()
+    worker.tail = (
+        "ImportError while loading conftest '/p/sub/conftest.py'.\n"
+        "E   ModuleNotFoundError: No module named 'nope'"
+    )
+    assert rig.exit(worker, 4) is False
+    error = "worker exited with status 4\n\nlast output of the worker:\n" + worker.tail
+    result = rig.results["a"]
+    assert (result.status, result.error, result.attempts) == ("error", error, 1)
+    assert rig.shown() == [("test_one", "skipped"), ("test_two", "skipped"), ("test_b", "skipped")]
+    for name in ("test_one", "test_two"):
+        (skip,) = rig.sink.received[nid("a", name)]
+        assert reason(skip) == f"not run: the worker ended before running any test: {error}"
+    assert rig.tests("a") == {"test_one": "not-run", "test_two": "not-run"}
+    assert rig.start() == []  # an error: not retried
+
+
+def test_a_worker_that_finished_without_a_test_tells_why() -> None:
+    rig = Rig({"a": []}, {"a": ["test_one"]})
+    worker = rig.start_one()
+    worker.tail = "ERROR: usage: something the worker was not told"
+    rig.send(worker, collected(), finished())
+    rig.exit(worker, 0)
+    assert rig.results["a"].error == (
+        "worker exited with status 0 before running any test\n\n"
+        "last output of the worker:\nERROR: usage: something the worker was not told"
+    )
+    (skip,) = rig.sink.received[nid("a", "test_one")]
+    assert "ERROR: usage: something the worker was not told" in reason(skip)
+
+
+def test_a_crash_on_the_retry_shows_each_test_once() -> None:
+    """Attempt 1 fails (held), attempt 2 crashes: a test shows once, from its last attempt."""
+    rig = Rig({"a": []}, {"a": ["test_one", "test_two", "test_three"]})
+    first = rig.start_one()
+    rig.complete(first, {"test_one": "failed", "test_two": "passed", "test_three": "passed"})
+    assert rig.shown() == []
+    second = rig.start_one()
+    rig.send(second, collected())
+    rig.begin_test(second, "test_one", "setup")
+    rig.exit(second, -9)
+    names = [name for name, _ in rig.shown()]
+    assert sorted(names) == ["test_one", "test_three", "test_two"]
+    assert rig.sink.dropped == []
+    assert rig.results["a"].status == "error"
+
+
+def test_the_untagged_tests_after_a_crash_are_shown_skipped() -> None:
+    rig = Rig({"a": []}, {}, untagged=["test_x", "test_y"])
+    loose = rig.start_one()
+    rig.send(loose, collected())
+    rig.begin_test(loose, "test_x", "setup")
+    rig.exit(loose, -9)
+    assert rig.shown() == [("test_x", "failed"), ("test_y", "skipped")]
+    (skip,) = rig.sink.received[nid(None, "test_y")]
+    assert reason(skip).startswith("not run: the worker crashed before it: worker killed by")
+    assert rig.results.untagged == {nid(None, "test_x"): "failed", nid(None, "test_y"): "not-run"}
+
+
+# -- 12. a run that died with the fork server (issue 10, item 4) ----------------------------
+
+
+def test_a_run_lost_with_the_fork_server_runs_again_as_the_same_attempt() -> None:
+    rig = Rig({"a": [], "b": ["a"]}, {"a": ["test_one", "test_two"], "b": ["test_b"]}, retries=1)
+    lost = rig.start_one()
+    rig.send(lost, collected())
+    rig.run_test(lost, "test_one", "failed")  # held: a retry may follow
+    rig.begin_test(lost, "test_two", "setup")
+    lost.server_died = True
+    assert rig.exit(lost, -9) is False
+    # not judged: no verdict, no attempt counted, no timeline row, nothing shown
+    assert rig.results["a"].status == "not-run"
+    assert rig.results["a"].attempts == 0
+    assert (rig.results["a"].error, rig.timeline, rig.shown()) == (None, [], [])
+    assert rig.runner.history["a"] == []
+    assert rig.hooks == [("started", 1, {})]
+
+    again = rig.start_one()
+    assert spec_of(again) == spec_of(lost)  # the same run: same name, same attempt
+    assert (again.task, again.attempt) == ("a", 1)
+    assert rig.start() == []  # b still waits for a
+    assert rig.complete(again, {"test_one": "passed", "test_two": "passed"}) is False
+    result = rig.results["a"]
+    assert (result.status, result.attempts, result.error) == ("passed", 1, None)
+    assert rig.findings == []  # not flaky: the lost run did not happen
+    assert rig.shown() == [("test_one", "passed"), ("test_two", "passed")]
+    assert [row["attempt"] for row in rig.rows()] == [1]
+    assert rig.start_one().task == "b"
+
+
+def test_a_lost_last_attempt_keeps_what_it_showed() -> None:
+    """retries=0: tests replay live, so what the lost run finished stays shown once."""
+    rig = Rig({"a": []}, {"a": ["test_one", "test_two"]}, retries=0)
+    lost = rig.start_one()
+    rig.send(lost, collected())
+    rig.run_test(lost, "test_one", "passed")
+    lost.server_died = True
+    rig.exit(lost, -9)
+    again = rig.start_one()
+    assert (again.task, again.attempt) == ("a", 1)
+    rig.complete(again, {"test_one": "passed", "test_two": "passed"})
+    assert rig.shown() == [("test_one", "passed"), ("test_two", "passed")]
+    assert rig.sink.dropped == [(nid("a", "test_one"), "passed")]
+    assert (rig.results["a"].status, rig.results["a"].attempts) == ("passed", 1)
+
+
+def test_a_lost_untagged_run_runs_again() -> None:
+    rig = Rig({"a": []}, {}, untagged=["test_x"])
+    lost = rig.start_one()
+    lost.server_died = True
+    rig.exit(lost, -9)
+    again = rig.start_one()
+    assert spec_of(again) == spec_of(lost)
+    rig.complete(again, {"test_x": "passed"})
+    assert rig.results.untagged == {nid(None, "test_x"): "passed"}
+    assert rig.start() == []
+
+
+def test_a_timeout_is_judged_even_if_the_server_died() -> None:
+    rig = Rig({"a": []}, {"a": ["test_one"]})
+    worker = rig.start_one()
+    worker.server_died = True
+    rig.exit(worker, None, "timed out after 1s")
+    assert rig.results["a"].status == "error"
+    assert rig.start() == []
+
+
+def test_a_stop_drops_the_runs_that_were_to_run_again() -> None:
+    rig = Rig({"a": [], "b": []}, {"a": ["test_a"], "b": ["test_b"]})
+    workers = {w.task: w for w in rig.start()}
+    workers["a"].server_died = True
+    rig.exit(workers["a"], -9)
+    rig.sink.stop = True  # -x, reached by b
+    rig.stop_all()
+    assert rig.runner.next_runs(2, 0) == []
+    assert rig.results["a"].status == "not-run"
+    assert rig.scheduler.running == set()
+
+
+class FakeLauncher:
+    """What SequenceRunner needs of `process.Launcher`: a folder, and fake workers."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[FakeWorker] = []
+
+    def start(self, spec: RunSpec) -> FakeWorker:
+        worker = FakeWorker(spec)
+        self.started.append(worker)
+        return worker
+
+
+class ScriptedPool:
+    """Plays `pool.Pool` for a SequenceRunner: the first run dies with the fork server,
+    every later one runs its ids and passes them."""
+
+    def __init__(self, start: Any) -> None:
+        self.start = start
+
+    def run(self, client: Any) -> bool:
+        runs = 0
+        while True:
+            specs = client.next_runs(1, 0)
+            if not specs:
+                return True
+            worker = self.start(specs[0])
+            runs += 1
+            if runs == 1:
+                client.on_event(worker, logstart(worker.ids[0], ("t.py", 0, "t")))
+                worker.server_died = True
+                client.on_exit(worker, -9, None)
+                continue
+            for nodeid in worker.ids:
+                client.on_event(worker, logstart(nodeid, ("t.py", 0, "t")))
+                for when in ("setup", "call", "teardown"):
+                    outcome = {"nodeid": nodeid, "when": when, "outcome": "passed"}
+                    client.on_event(worker, {"event": "outcome", **outcome, "wasxfail": False})
+                client.on_event(worker, logfinish(nodeid))
+            client.on_event(worker, finished())
+            client.on_exit(worker, 0, None)
+
+
+def test_an_order_run_lost_with_the_fork_server_runs_again(tmp_path: Path) -> None:
+    from pytest_delegation.order.protocol import Request
+    from pytest_delegation.run.process import Launcher
+    from pytest_delegation.run.sequences import SequenceRunner
+
+    launcher = FakeLauncher(tmp_path)
+    timeline: list[TimelineRow] = []
+    ids = ("t.py::test_a", "t.py::test_b")
+    runner = SequenceRunner(
+        cast(Launcher, launcher), 1, {i: "t.py" for i in ids}, timeline=timeline
+    )
+    runner.pool = cast(Any, ScriptedPool(runner._start))
+    run = runner.run(Request(ids, label="canonical"))
+    lost, again = launcher.started
+    assert lost.server_died and not again.server_died
+    assert again.ids == list(ids)
+    # answered by the run that happened: every outcome, no crash
+    assert run.outcomes == {"t.py::test_a": "passed", "t.py::test_b": "passed"}
+    assert (run.crashed, run.current) == (False, None)
+    assert runner.tests_executed == 2
+    assert [row["label"] for row in timeline if row["kind"] == "order"] == ["canonical"]
+    assert runner.memo  # a complete run: remembered
+    assert list(tmp_path.iterdir()) == []  # the lost run's HOME and TMPDIR are gone

@@ -100,8 +100,10 @@ class Results:
         if folded is not None:
             tests[nodeid] = folded
 
-    def not_run(self, task: str, nodeid: str) -> None:
-        self.tasks[task].tests[nodeid] = Outcome.NOT_RUN
+    def not_run(self, task: str | None, nodeid: str) -> None:
+        """A test its last run never reached (``task`` None: an untagged test)."""
+        tests = self.tasks[task].tests if task is not None else self.untagged
+        tests[nodeid] = Outcome.NOT_RUN
 
     def add_duration(self, task: str, seconds: float) -> None:
         self.tasks[task].duration += seconds

@@ -16,6 +16,12 @@ spawning. Protocol, over a SOCK_SEQPACKET socket pair: the controller sends
 ``{"request": PATH}`` with the report pipe's write end attached (SCM_RIGHTS), the
 server answers ``{"started": PATH, "pid": PID}`` and, when a child ends,
 ``{"exited": PID, "code": CODE}`` (negative for a signal, as ``Popen.returncode``).
+
+The server can die during a session (the OOM killer, a test that kills its parent): its
+children die with it (``PR_SET_PDEATHSIG``), and no exit of theirs is told any more. A
+`Forked` child then counts as killed by SIGKILL once it is gone, and the controller's
+`process.Launcher` marks the server `lost`, spawns every later worker and runs again
+the runs the server took down.
 """
 
 from __future__ import annotations
@@ -86,13 +92,20 @@ class ForkServer:
             theirs.close()
         self.pid = self.process.pid
         self.hello: dict[str, Any] | None = None
+        #: it served, then died or stopped answering: no child comes from it any more
+        self.lost = False
 
     @property
     def ready(self) -> bool:
         """Whether it serves: waits, the first time, for it to finish importing."""
         if self.hello is None:
             self.hello = self._receive(timeout=60) or {}
-        return bool(self.hello.get("ready"))
+        return bool(self.hello.get("ready")) and not self.lost
+
+    @property
+    def gone(self) -> bool:
+        """Whether the server's process has exited."""
+        return self.process.poll() is not None
 
     def spawn(self, request: Path, report_fd: int) -> Forked | None:
         """A child running the request's command line; None if the server is gone."""
@@ -152,6 +165,8 @@ class Forked:
             while self.pid not in self.server.exits and self.server.collect():
                 pass
             self.returncode = self.server.exits.get(self.pid)
+            if self.returncode is None and self.server.gone and not _exists(self.pid):
+                self.returncode = -signal.SIGKILL  # died with the server, which can't tell
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -170,6 +185,17 @@ class Forked:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _exists(pid: int) -> bool:
+    """Whether a process `pid` exists (an orphan's pid: init reaps it once it ends)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's: it exists
+    return True
 
 
 # -- the server's side -----------------------------------------------------------------

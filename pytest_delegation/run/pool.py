@@ -3,8 +3,10 @@
 Task runs (`tasks.TaskRunner`) and the order check's runs (`sequences.SequenceRunner`)
 are both `PoolClient`s: the pool asks each for the runs to start while a worker slot
 is free, hands every event a worker sends to the client, and tells it how each run
-ended (exit status, or killed past the timeout). Whatever ends the loop (the client
-stopping, Ctrl-C, an error), no worker outlives it.
+ended (exit status, or killed past the timeout). A run ends when its worker's process
+exits, even if the report pipe stays open (a process a test left running holds it):
+what the worker wrote is read first. Whatever ends the loop (the client stopping,
+Ctrl-C, an error), no worker outlives it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ class Handle(Protocol):
 
     def fileno(self) -> int: ...
     def read(self) -> tuple[list[dict[str, Any]], bool]: ...
+    def poll(self) -> int | None:
+        """The exit status once the worker's process has ended, else None; never waits."""
+        ...
+
+    def lost(self) -> bool:
+        """Whether the run died with the fork server it was forked from (once it ended):
+        it did not happen, and its client runs it again."""
+        ...
+
     @property
     def elapsed(self) -> float: ...
     def kill(self) -> None: ...
@@ -51,7 +62,8 @@ class PoolClient(Protocol):
 
     def on_exit(self, worker: Handle, code: int | None, killed: str | None) -> bool:
         """A run ended, with an exit status or `killed` saying why it was killed; True
-        when the whole loop must stop now."""
+        when the whole loop must stop now. A run that `worker.lost()` is started again
+        (`next_runs` gives it back), not judged."""
         ...
 
     def on_stopped(self, worker: Handle) -> None:
@@ -114,16 +126,13 @@ class Pool:
             wait = max(0.01, min(wait, min(self.timeout - w.elapsed for w in running)))
         for key, _ in selector.select(wait):
             worker: Handle = key.fileobj  # type: ignore[assignment]
-            events, closed = worker.read()
-            for event in events:
-                if client.on_event(worker, event):
-                    return False
-            if closed:
-                self._drop(worker, running, selector)
-                stop = client.on_exit(worker, worker.wait(), None)
-                worker.close()
-                if stop:
-                    return False
+            if not self._take(client, worker, running, selector):
+                return False
+        for worker in [w for w in running if w.poll() is not None]:
+            # exited, but something it started may hold the pipe open: what it wrote
+            # before it exited is in the pipe, and the run is over
+            if not self._take(client, worker, running, selector, exited=True):
+                return False
         if self.timeout is not None:
             for worker in [w for w in running if w.elapsed > self.timeout]:
                 self._drop(worker, running, selector)
@@ -134,6 +143,27 @@ class Pool:
                 if stop:
                     return False
         return True
+
+    def _take(
+        self,
+        client: PoolClient,
+        worker: Handle,
+        running: dict[Handle, None],
+        selector: selectors.BaseSelector,
+        exited: bool = False,
+    ) -> bool:
+        """Hand the worker's events to the client, and end its run if its pipe closed or
+        its process `exited`; False when the client stops the loop."""
+        events, closed = worker.read()
+        for event in events:
+            if client.on_event(worker, event):
+                return False
+        if not (closed or exited):
+            return True
+        self._drop(worker, running, selector)
+        stop = client.on_exit(worker, worker.wait(), None)
+        worker.close()
+        return not stop
 
     @staticmethod
     def _drop(

@@ -4,6 +4,13 @@ Every worker is a ``python -m pytest`` (forked from the session's server, or spa
 in a session (process group) of its own, so Ctrl-C reaches only the controller, which
 then stops every worker and its children. A `Worker` is a handle first and a process
 only once `Launcher.start` has started it: building one starts nothing.
+
+A run is over when its process has exited, whether or not its report pipe is closed: a
+process a test started and left running may hold the pipe open. `Worker.close` kills
+what the run's process group still holds then, and says so in the launcher's `notes`
+(a process that left the group, with ``setsid``, is out of its reach). A fork server
+that dies takes its children with it: those runs are `Worker.lost` (their runners run
+them again), and the launcher spawns every worker from then on, saying so once.
 """
 
 from __future__ import annotations
@@ -29,7 +36,13 @@ from pytest_delegation.worker.protocol import decode
 class Worker:
     """The controller's handle on one worker run: its report pipe, process and files."""
 
-    def __init__(self, spec: RunSpec, workdir: Path, coverage: bool = False) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        workdir: Path,
+        coverage: bool = False,
+        notes: list[str] | None = None,
+    ) -> None:
         self.spec = spec
         self.task = spec.task
         self.attempt = spec.attempt
@@ -44,6 +57,10 @@ class Worker:
         self.process: subprocess.Popen[bytes] | Forked | None = None
         self.started = 0.0
         self._buffer = b""
+        #: where to say that the run left processes behind (the launcher's notes)
+        self.notes = notes
+        #: stopped by the controller (a timeout, -x, Ctrl-C) rather than ended by itself
+        self.killed = False
 
     def fileno(self) -> int:
         return self.fd
@@ -76,8 +93,25 @@ class Worker:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def poll(self) -> int | None:
+        """The exit status once the worker's process has ended, else None; never waits."""
+        if self.process is None:
+            return -signal.SIGKILL
+        return self.process.poll()
+
+    def lost(self) -> bool:
+        """Whether the run died with the fork server it was forked from: it did not
+        happen (the server's death killed it, not its tests)."""
+        process = self.process
+        return (
+            isinstance(process, Forked)
+            and process.returncode == -signal.SIGKILL
+            and process.server.gone
+        )
+
     def kill(self) -> None:
         """Stop the worker and everything it started."""
+        self.killed = True
         if self.process is not None and self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -107,7 +141,9 @@ class Worker:
             shutil.move(str(self.coverage_file), target.with_name(name))
 
     def close(self) -> None:
-        """Close the pipe and remove the run's files (its cache folder too)."""
+        """Kill what the run left running, close the pipe and remove the run's files (its
+        cache folder too)."""
+        self._kill_leftovers()
         if self.fd >= 0:
             try:
                 os.close(self.fd)
@@ -121,13 +157,65 @@ class Worker:
                 pass
         shutil.rmtree(self.cache_path, ignore_errors=True)
 
+    def _kill_leftovers(self) -> None:
+        """Kill the processes left in the worker's process group (it leads a session of
+        its own, so the group's id is its pid); note it if the run ended by itself."""
+        if self.process is None:
+            return
+        pgid = self.process.pid
+        left = _group_alive(pgid)
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        if left and not self.killed and self.notes is not None:
+            note = f"{_whose(self.spec)} left processes running: killed"
+            if note not in self.notes:
+                self.notes.append(note)
+
+
+def _whose(spec: RunSpec) -> str:
+    if spec.task is not None:
+        return f"a test of task {spec.task}"
+    if spec.label:
+        return "a test in the order check's runs"
+    return "an untagged test"
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs (not counting the zombies init is
+    about to reap)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # not Linux: the group exists
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
 
 class Launcher:
     """Starts workers for specs: one command line, one folder, one server for a session.
 
     ``argv`` is everything of a worker's command line but its spec and test files
     (see `argv.worker_argv`); ``workdir`` holds each run's spec, output and cache;
-    workers fork from ``server`` when it serves, and are spawned otherwise.
+    workers fork from ``server`` when it serves, and are spawned otherwise. ``notes``
+    gathers what the session should say about the runs (a fork server lost, processes
+    left behind and killed); pass one list to every launcher of a session.
     """
 
     def __init__(
@@ -138,6 +226,7 @@ class Launcher:
         basetemp: Path | None = None,
         server: ForkServer | None = None,
         coverage: bool = False,
+        notes: list[str] | None = None,
     ) -> None:
         self.argv = argv
         self.cwd = cwd
@@ -145,27 +234,16 @@ class Launcher:
         self.basetemp = basetemp
         self.server = server
         self.coverage = coverage
+        self.notes: list[str] = notes if notes is not None else []
 
     def start(self, spec: RunSpec) -> Worker:
-        worker = Worker(spec, self.workdir, self.coverage)
+        worker = Worker(spec, self.workdir, self.coverage, self.notes)
         if worker.coverage_file is not None:
-            worker.coverage_file.parent.mkdir()
-        server = self.server if self.server is not None and self.server.ready else None
+            # a run started again (see Worker.lost) has the same name
+            worker.coverage_file.parent.mkdir(exist_ok=True)
+        server = self._serving()
         read_fd, write_fd = os.pipe()
         worker.fd = read_fd
-        worker.spec_path.write_text(
-            json.dumps(
-                {
-                    "fd": write_fd,
-                    "ids": worker.ids,
-                    "task": spec.task,
-                    # the worker dies with its parent: the controller, or the fork server
-                    "controller": server.pid if server is not None else os.getpid(),
-                    "boundaries": spec.boundaries,
-                    **spec.options,
-                }
-            )
-        )
         command = [
             *(
                 arg.format(cache=str(worker.cache_path)) if arg == CACHE_DIR else arg
@@ -179,23 +257,11 @@ class Launcher:
         worker.started = time.monotonic()
         env = {**worker_env(spec.task, worker.coverage_file), **spec.env}
         try:
-            forked = None
             if server is not None:
-                worker.run_path.write_text(
-                    json.dumps(
-                        {
-                            # after `python -m pytest`
-                            "args": command[3:],
-                            "cwd": str(self.cwd),
-                            "env": env,
-                            "output": str(worker.output_path),
-                        }
-                    )
-                )
-                forked = server.spawn(worker.run_path, write_fd)
-            if forked is not None:
-                worker.process = forked
-            else:
+                worker.process = self._fork(server, worker, command, env, write_fd)
+            if worker.process is None:
+                # a spawned worker dies with its parent: the controller
+                self._write_spec(worker, write_fd, os.getpid())
                 with open(worker.output_path, "wb") as output:
                     worker.process = subprocess.Popen(
                         command,
@@ -211,6 +277,82 @@ class Launcher:
             os.close(write_fd)
         os.set_blocking(read_fd, False)
         return worker
+
+    def _fork(
+        self,
+        server: ForkServer,
+        worker: Worker,
+        command: list[str],
+        env: dict[str, str],
+        write_fd: int,
+    ) -> Forked | None:
+        """The worker, forked from the server; None (the server lost) if it can't be."""
+        # a forked worker dies with its parent: the fork server
+        self._write_spec(worker, write_fd, server.pid)
+        worker.run_path.write_text(
+            json.dumps(
+                {
+                    # after `python -m pytest`
+                    "args": command[3:],
+                    "cwd": str(self.cwd),
+                    "env": env,
+                    "output": str(worker.output_path),
+                }
+            )
+        )
+        forked = server.spawn(worker.run_path, write_fd)
+        if forked is None:
+            self._lose(server)
+        return forked
+
+    @staticmethod
+    def _write_spec(worker: Worker, write_fd: int, controller: int) -> None:
+        spec = worker.spec
+        worker.spec_path.write_text(
+            json.dumps(
+                {
+                    "fd": write_fd,
+                    "ids": worker.ids,
+                    "task": spec.task,
+                    # the pid of the worker's parent: it dies with it
+                    "controller": controller,
+                    "boundaries": spec.boundaries,
+                    **spec.options,
+                }
+            )
+        )
+
+    def _serving(self) -> ForkServer | None:
+        """The fork server, while it serves; None once it is lost (or never served)."""
+        server = self.server
+        if server is None:
+            return None
+        if not server.ready:
+            self.server = None  # it never served, or another launcher lost it
+            return None
+        if server.gone:
+            self._lose(server)
+            return None
+        return server
+
+    def _lose(self, server: ForkServer) -> None:
+        """The server died (or stopped answering): spawn from now on, and say so once."""
+        self.server = None
+        if server.lost:
+            return
+        server.lost = True
+        code = server.process.poll()
+        if code is None:
+            # alive but not answering: its children go with it, and run again
+            how = "stopped answering"
+            server.process.kill()
+            server.process.wait()
+        else:
+            how = describe_exit(code)
+        self.notes.append(
+            f"the fork server {how} during the run: the runs it took down ran again, "
+            "and workers were spawned from then on"
+        )
 
 
 def describe_exit(code: int) -> str:

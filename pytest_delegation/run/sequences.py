@@ -90,7 +90,8 @@ class SequenceRunner:
         return specs
 
     def _start(self, spec: RunSpec) -> Handle:
-        index, slot, request = self._pending.pop(spec.name)
+        # kept until the run ends: a run lost with the fork server is asked for again
+        index, slot, request = self._pending[spec.name]
         worker = self.launcher.start(spec)
         run = Run(request.ids, watched=request.watched(), sticky=request.sticky)
         self._running[worker] = (index, slot, run, spec.name)
@@ -116,6 +117,10 @@ class SequenceRunner:
 
     def on_exit(self, worker: Handle, code: int | None, killed: str | None) -> bool:
         index, slot, run, name = self._running.pop(worker)
+        asked = self._pending.pop(name)
+        if killed is None and worker.lost():
+            self._run_again(name, asked)
+            return False
         self.timeline.append(
             {
                 "kind": "order",
@@ -138,7 +143,14 @@ class SequenceRunner:
     def on_stopped(self, worker: Handle) -> None:
         entry = self._running.pop(worker, None)
         if entry is not None:
+            self._pending.pop(entry[3], None)
             self._cleanup(entry[3])
+
+    def _run_again(self, name: str, asked: tuple[int, int, Request]) -> None:
+        """The worker died with the fork server it was forked from: the run did not
+        happen (no outcome, no timeline row); its request runs again, first."""
+        self._cleanup(name)
+        self._waiting.insert(0, asked)
 
     # -- the clients --------------------------------------------------------------------
 

@@ -3,8 +3,11 @@
 `TaskRunner` is the policy, fed by `pool.Pool` with what workers send: a failing test is
 held back while its task will be retried in a fresh worker (so a test shows its task's
 last attempt), a crash or a timeout fails the test that was running, a task that fails
-blocks its dependents (`scheduler.Scheduler`), and ``-x`` stops every worker. It starts
-no process itself, so its unit tests drive it with scripted events (tests/test_runner.py).
+blocks its dependents (`scheduler.Scheduler`), and ``-x`` stops every worker. Every test
+of a settled task is replayed once: one its worker never ran is skipped with the reason
+(the crash before it). A run whose worker died with the fork server did not happen: it
+runs again, as the same attempt. It starts no process itself, so its unit tests drive
+it with scripted events (tests/test_runner.py).
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ class TaskRunner:
         self.history: dict[str, list[Attempt]] = {}
         self.untagged_started = False
         self.stopped = False
+        #: runs to start again: their workers died with the fork server
+        self.again: list[RunSpec] = []
         #: tests that failed in an earlier attempt of a task that then passed
         self.flaky_tests: set[str] = set()
 
@@ -133,7 +138,9 @@ class TaskRunner:
     def next_runs(self, free: int, running: int) -> list[RunSpec]:
         if self.stopped:
             return []
-        specs = [self._spec(task) for task in self.scheduler.ready()[:free]]
+        specs = self.again[:free]
+        del self.again[:free]
+        specs += [self._spec(task) for task in self.scheduler.ready()[: free - len(specs)]]
         if not specs and not running and self.untagged and not self.untagged_started:
             self.untagged_started = True
             specs.append(self._run_spec(None, 1, self.untagged))
@@ -232,10 +239,14 @@ class TaskRunner:
 
     def on_exit(self, worker: Handle, code: int | None, killed: str | None) -> bool:
         attempt = self.attempts.pop(worker, None)
+        if killed is None and worker.lost():
+            return self._run_again(worker, attempt)
         if attempt is None:
             attempt = Attempt(worker)
             self.history.setdefault(worker.task or UNTAGGED, []).append(attempt)
         crash = self._crash(attempt, code, killed)
+        if crash is not None and not attempt.outcomes and attempt.current is None:
+            crash += self._tail(attempt)
         for nodeid in attempt.missing:
             location = self.locations.get(nodeid, (nodeid.split("::")[0], None, nodeid))
             detail = "; ".join(attempt.collect_errors) or "the worker did not collect it"
@@ -251,9 +262,18 @@ class TaskRunner:
         if crash is None and not attempt.outcomes and not attempt.missing:
             status = Status.ERROR
             crash = f"worker {describe_exit(code or 0)} before running any test"
+            crash += self._tail(attempt)
         self._row(attempt, status)
+        if crash is None:
+            not_run = "not run: its worker did not run it"
+        elif not attempt.outcomes:
+            not_run = f"not run: the worker ended before running any test: {crash}"
+        elif killed is not None:
+            not_run = f"not run: the worker was stopped before it: {crash}"
+        else:
+            not_run = f"not run: the worker crashed before it: {crash}"
         if task is None:
-            self._settle_untagged(attempt)
+            self._settle_untagged(attempt, not_run)
             return self.sink.stopping()
         retry, blocked = self.scheduler.finish(task, status)
         self.results.attempt(task, worker.attempt, worker.elapsed)
@@ -261,7 +281,7 @@ class TaskRunner:
             if self.progress is not None:
                 self.progress.retrying(task, worker.elapsed)
             return False
-        self._settle(task, self.scheduler.final[task], crash)
+        self._settle(task, self.scheduler.final[task], crash, not_run)
         if self.sink.stopping():
             # -x / --maxfail: stop here, as a plain run would; dependents stay not run
             for dependent in blocked:
@@ -274,6 +294,24 @@ class TaskRunner:
         for dependent in blocked:
             self.waves.task_settled(dependent)
         return False
+
+    def _run_again(self, worker: Handle, attempt: Attempt | None) -> bool:
+        """The worker died with the fork server it was forked from: the run did not
+        happen. It starts again, as the same attempt, and leaves no trace (held reports,
+        history, timeline); what it already replayed stays shown."""
+        if attempt is not None:
+            key = worker.task or UNTAGGED
+            self.history[key] = [a for a in self.history[key] if a is not attempt]
+        items = self.items_by_task[worker.task] if worker.task is not None else self.untagged
+        self.again.append(self._run_spec(worker.task, worker.attempt, items))
+        return self.sink.stopping()
+
+    @staticmethod
+    def _tail(attempt: Attempt) -> str:
+        """The worker's last output, for a run that ended before any test: it tells why
+        (a conftest that failed to import, a usage error)."""
+        tail = attempt.worker.output_tail()
+        return "\n\nlast output of the worker:\n" + tail if tail else ""
 
     def _row(self, attempt: Attempt, status: Status) -> None:
         """The run in the timeline, with the verdict its task got from it."""
@@ -306,8 +344,13 @@ class TaskRunner:
             self._show(attempt, nodeid, location, reports)
         return crash
 
-    def _settle(self, task: str, status: Status, crash: str | None) -> None:
-        """A task's last attempt ended: its verdict, the held reports, the flaky finding."""
+    def _settle(self, task: str, status: Status, crash: str | None, not_run: str) -> None:
+        """A task's last attempt ended: its verdict, the held reports, the flaky finding.
+
+        A test the last attempt never reached is replayed as skipped, with `not_run` for
+        reason (the terminal and junit show every test once), and is `not-run` in the
+        results.
+        """
         self.results.settle(task, status, crash)
         attempts = self.history[task]
         last = attempts[-1]
@@ -319,7 +362,8 @@ class TaskRunner:
                 continue
             if held is not None:
                 self.sink.replay(nodeid, *held)
-            elif not any(nodeid in a.outcomes for a in attempts[-1:]):
+            elif nodeid not in last.outcomes:
+                self._replay_not_run(item, not_run)
                 self.results.not_run(task, nodeid)
         if last.executed:
             self.executed[task] = last.executed
@@ -344,19 +388,27 @@ class TaskRunner:
         if self.progress is not None:
             self.progress.blocked(task, culprit)
 
-    def _settle_untagged(self, attempt: Attempt) -> None:
+    def _settle_untagged(self, attempt: Attempt, not_run: str) -> None:
+        replayed = getattr(self.sink, "replayed", None)
         for item in self.untagged:
             held = attempt.held.get(item.nodeid)
             if held:
                 self.sink.replay(item.nodeid, *held)
+            elif item.nodeid not in attempt.outcomes and not (
+                replayed is not None and item.nodeid in replayed
+            ):
+                self._replay_not_run(item, not_run)
+                self.results.not_run(None, item.nodeid)
+
+    def _replay_not_run(self, item: TaskItem, reason: str) -> None:
+        report = synthetic(item.nodeid, item.location, "skipped", reason)
+        self.sink.replay(item.nodeid, item.location, [report])
 
     # -- -x, --maxfail --------------------------------------------------------------
 
     def on_stopped(self, worker: Handle) -> None:
         """The loop stopped: a task cut short failed if a test failed, else did not run."""
-        self.stopped = True
-        for dropped in self.scheduler.stop():
-            self.results.settle(dropped, Status.NOT_RUN)
+        self.stop()
         attempt = self.attempts.pop(worker, None)
         task = worker.task
         if task is None:
@@ -372,6 +424,11 @@ class TaskRunner:
         self.stopped = True
         for dropped in self.scheduler.stop():
             self.results.settle(dropped, Status.NOT_RUN)
+        for spec in self.again:  # runs that were to start again: they did not run
+            if spec.task is not None:
+                self.scheduler.running.discard(spec.task)
+                self.results.settle(spec.task, Status.NOT_RUN)
+        self.again.clear()
 
 
 def _flaky(task: str, attempts: Sequence[Attempt]) -> Finding:

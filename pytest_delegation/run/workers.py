@@ -68,6 +68,8 @@ class WorkerMode:
         self.progress = Progress(config)
         #: the checks an interrupt (Ctrl-C, SIGTERM) stopped before they finished
         self.unfinished: list[str] = []
+        #: what the launchers saw go wrong (the fork server died, a test left processes)
+        self.launcher_notes: list[str] = []
 
     def start_server(self) -> None:
         """Start the server workers fork from (see forkserver.py), while pytest collects."""
@@ -91,6 +93,7 @@ class WorkerMode:
             basetemp=self.basetemp,
             server=self.server,
             coverage=coverage,
+            notes=self.launcher_notes,
         )
 
     def run(
@@ -154,6 +157,7 @@ class WorkerMode:
                     add_finding(finding)
         finally:
             self.close()
+            notes.extend(dict.fromkeys(self.launcher_notes))
             if "boundaries" in checks:
                 self._boundaries(session, plan, runner, results, add_finding, notes)
 

@@ -7,7 +7,8 @@ Each event goes out as one `protocol.encode` line in full: a write to a pipe can
 partial (a long report is larger than the pipe's buffer while the controller is busy),
 so `Channel.send` loops until every byte is written, and the controller never reads
 half an event unless the worker died in the middle of one. The worker never closes the
-pipe itself: its exit does, and the controller reads that as the end of the stream.
+pipe itself; the controller ends a run when the worker's process exits (a process a test
+left behind may hold the pipe open), reading what is left in the pipe first.
 """
 
 from __future__ import annotations
