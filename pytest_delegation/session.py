@@ -33,6 +33,8 @@ from pytest_delegation.report.names import plural
 from pytest_delegation.run import interrupts
 from pytest_delegation.run.count import mode_label
 from pytest_delegation.run.count import worker_count
+from pytest_delegation.run.tasks import positions
+from pytest_delegation.run.workers import WorkerMode
 
 
 #: the checks that need workers
@@ -70,7 +72,6 @@ class DelegationSession:
         self.workers = worker_count(config, settings, self.plan)
         self.mode = mode_label(self.workers, settings.schedule, settings.workers_from)
         from pytest_delegation.run.inprocess import InProcess
-        from pytest_delegation.run.workers import WorkerMode
 
         self.runner: WorkerMode | InProcess | None = (
             WorkerMode(config, settings, self.workers) if self.workers else None
@@ -93,7 +94,6 @@ class DelegationSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> None:
-        from pytest_delegation.run.workers import WorkerMode
 
         if isinstance(self.runner, WorkerMode):
             self.runner.start_server()
@@ -109,6 +109,8 @@ class DelegationSession:
 
     def map_items(self, items: Sequence[pytest.Item]) -> None:
         mapped = map_collection(self.config, self.plan, items)
+        if isinstance(self.runner, WorkerMode):
+            self.runner.positions = positions(item.nodeid for item in items)
         self.plan = plan = mapped.plan
         self.assignment = mapped.assignment
         self.results = Results(plan.tasks)
@@ -158,7 +160,6 @@ class DelegationSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
-        from pytest_delegation.run.workers import WorkerMode
 
         mode = self.runner
         if not isinstance(mode, WorkerMode) or self.assignment is None or self.plan is None:
@@ -205,7 +206,6 @@ class DelegationSession:
         from pytest_delegation.report.build import exit_status
         from pytest_delegation.report.build import write_reports
         from pytest_delegation.run.inprocess import InProcess
-        from pytest_delegation.run.workers import WorkerMode
 
         if isinstance(self.runner, WorkerMode):
             # the run never reached the workers (collect-only, errors)

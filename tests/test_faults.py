@@ -375,3 +375,34 @@ def test_an_interrupt_in_process_reports_too(slow: pytest.Pytester) -> None:
     assert data["summary"]["verdict"] == "interrupted"
     assert data["tasks"]["later"]["tests"] == {"test_l.py::test_l": "not-run"}
     assert "delegation INTERRUPTED:" in out.decode()
+
+
+def test_ids_built_at_collection_time_are_matched_by_position(pytester: pytest.Pytester) -> None:
+    """A green suite failed when parametrize ids changed between two collections."""
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n  stamp: {tests: [test_stamp.py]}\n  other: {tests: [test_o.py]}\n",
+    )
+    # every collection (the controller's, each worker's) sees other ids
+    pytester.makepyfile(
+        test_stamp="import itertools, time, pytest\n\n"
+        "STAMP = time.time_ns()\n\n"
+        "@pytest.mark.parametrize('n', [1, 2, 3], ids=lambda n: f'{n}-{STAMP}')\n"
+        "def test_stamped(n):\n    assert n < 4\n\n"
+        "def test_plain():\n    pass\n",
+        test_o="def test_o():\n    pass\n",
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--delegation-report", "--delegation-report=json:r.json",
+        "--junitxml=j.xml", "--delegation-check=isolation,order",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.assert_outcomes(passed=5)
+    data = json.loads((pytester.path / "r.json").read_text())
+    outcomes = data["tasks"]["stamp"]["tests"]
+    assert sorted(outcomes.values()) == ["passed"] * 4
+    assert data["findings"] == []
+    [note] = [n for n in data["notes"] if "test ids differ between two collections" in n]
+    assert "test_stamp.py::test_stamped[1-" in note
+    # the order check's replays matched them too: no test changed outcome
+    assert "no test changed outcome" in result.stdout.str()

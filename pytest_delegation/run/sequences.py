@@ -8,6 +8,7 @@ receive the results; `SequenceRunner` drives many at once through the one `pool.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import replace
 import shutil
@@ -23,6 +24,7 @@ from pytest_delegation.run.pool import Handle
 from pytest_delegation.run.pool import Pool
 from pytest_delegation.run.process import Launcher
 from pytest_delegation.run.spec import RunSpec
+from pytest_delegation.run.tasks import positions_of
 from pytest_delegation.vocab import Outcome
 from pytest_delegation.vocab import fold_outcome
 from pytest_delegation.worker import protocol
@@ -44,8 +46,10 @@ class SequenceRunner:
         timeout: float | None = None,
         timeline: list[TimelineRow] | None = None,
         clock: float = 0.0,
+        positions: Mapping[str, int] | None = None,
     ) -> None:
         self.launcher = launcher
+        self.positions = positions or {}
         self.workdir = launcher.workdir
         self.timeline = timeline if timeline is not None else []
         self.clock = clock
@@ -204,7 +208,12 @@ class SequenceRunner:
             attempt=self.sessions,
             ids=request.ids,
             files=tuple(dict.fromkeys(self.files[nodeid] for nodeid in request.ids)),
-            options={"brief": True, "snapshot": snapshot, "sticky": list(request.sticky)},
+            options={
+                "brief": True,
+                "snapshot": snapshot,
+                "sticky": list(request.sticky),
+                **positions_of(self.positions, request.ids),
+            },
             env={"HOME": str(home), "TMPDIR": str(tmp), "PYTEST_DELEGATION_TASK": ""},
             label=request.label,
         )

@@ -13,6 +13,7 @@ it with scripted events (tests/test_runner.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ class TaskRunner:
         timeline: list[TimelineRow],
         clock: float = 0.0,
         on_coverage: Callable[[Handle], None] | None = None,
+        positions: Mapping[str, int] | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.items_by_task = items_by_task
@@ -115,6 +117,10 @@ class TaskRunner:
         self.timeline = timeline
         self.clock = clock
         self.on_coverage = on_coverage
+        #: parametrized ids -> position among their function's tests (see `positions`)
+        self.positions = positions or {}
+        #: the controller's id -> the one a worker collected in its place
+        self.renamed: dict[str, str] = {}
         self.locations = {
             item.nodeid: item.location
             for items in (*items_by_task.values(), untagged)
@@ -159,6 +165,7 @@ class TaskRunner:
             ids=tuple(item.nodeid for item in items),
             files=tuple(dict.fromkeys(item.file for item in items)),
             boundaries=self.boundaries and task is not None,
+            options=positions_of(self.positions, items),
         )
 
     # -- events from a worker (see worker.protocol) -------------------------------------
@@ -193,6 +200,7 @@ class TaskRunner:
 
     def worker_collected(self, attempt: Attempt, event: dict[str, Any]) -> None:
         attempt.missing = list(event.get("missing", []))
+        self.renamed.update(event.get("renamed") or {})
 
     def worker_collectreport(self, attempt: Attempt, event: dict[str, Any]) -> None:
         report = self.sink.report(event["data"])
@@ -443,3 +451,26 @@ def _flaky(task: str, attempts: Sequence[Attempt]) -> Finding:
         test=earlier[0] if earlier else None,
         extra={"tests": earlier, "attempts": len(attempts)},
     )
+
+
+def positions(nodeids: Iterable[str]) -> dict[str, int]:
+    """Each parametrized id's position among its function's tests, in collection order.
+
+    A worker collects the test again; when the id is built at collection time (a date,
+    a random value) the position still finds it (`worker.plugin.Child._renamed`).
+    """
+    seen: dict[str, int] = {}
+    found = {}
+    for nodeid in nodeids:
+        base, bracket, _ = nodeid.partition("[")
+        if bracket:
+            found[nodeid] = seen.get(base, 0)
+            seen[base] = found[nodeid] + 1
+    return found
+
+
+def positions_of(known: Mapping[str, int], items: Iterable[TaskItem | str]) -> dict[str, object]:
+    """The spec option for these tests: the positions of those that have one."""
+    ids = [item if isinstance(item, str) else item.nodeid for item in items]
+    chosen = {nodeid: known[nodeid] for nodeid in ids if nodeid in known}
+    return {"positions": chosen} if chosen else {}

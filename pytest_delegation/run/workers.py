@@ -70,6 +70,9 @@ class WorkerMode:
         self.unfinished: list[str] = []
         #: what the launchers saw go wrong (the fork server died, a test left processes)
         self.launcher_notes: list[str] = []
+        #: parametrized ids -> position among their function's tests, in the full
+        #: collection (before -k and -m): how a worker finds a test whose id changed
+        self.positions: dict[str, int] = {}
 
     def start_server(self) -> None:
         """Start the server workers fork from (see forkserver.py), while pytest collects."""
@@ -158,6 +161,16 @@ class WorkerMode:
         finally:
             self.close()
             notes.extend(dict.fromkeys(self.launcher_notes))
+            if runner.renamed:
+                pairs = sorted(runner.renamed.items())
+                shown = "; ".join(
+                    f"{ours} (a worker collected {theirs})" for ours, theirs in pairs[:3]
+                )
+                more = f" and {len(pairs) - 3} more" if len(pairs) > 3 else ""
+                notes.append(
+                    "test ids differ between two collections (built at collection time?), "
+                    f"matched by their position among their function's tests: {shown}{more}"
+                )
             if "boundaries" in checks:
                 self._boundaries(session, plan, runner, results, add_finding, notes)
 
@@ -233,6 +246,7 @@ class WorkerMode:
             timeline=timeline,
             clock=clock,
             on_coverage=self._hand_over_coverage if self.coverage is not None else None,
+            positions=self.positions,
         )
         return runner
 
@@ -277,6 +291,7 @@ class WorkerMode:
                 timeout=self.settings.timeout,
                 timeline=timeline,
                 clock=clock,
+                positions=self.positions,
             )
             findings = check_order(
                 runner,

@@ -86,12 +86,17 @@ class Child:
         #: the order check's "sticky" runs keep what these tests change for every later test
         self.sticky = set(spec.get("sticky") or ())
         self.keeper = Keeper(self.prefix)
+        #: parametrized spec ids -> their position among their function's tests
+        self.positions: dict[str, int] = dict(spec.get("positions") or {})
+        #: this worker's id -> the spec's, for tests whose ids differ between collections
+        self.theirs: dict[str, str] = {}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
         """Snapshot and track around the test's setup, call and teardown, not its import."""
+        theirs = self._id(item.nodeid)
         watch = self.snapshot is True or (
-            isinstance(self.snapshot, set) and item.nodeid in self.snapshot
+            isinstance(self.snapshot, set) and theirs in self.snapshot
         )
         if self.keeper.apply():
             # the kept state came back: the last snapshot is stale
@@ -100,7 +105,7 @@ class Child:
         before = (self.last or state(self.prefix)) if watch else None
         self.last = None
         if self.tracker is not None:
-            self.tracker.start(item.nodeid)
+            self.tracker.start(theirs)
         try:
             return (yield)
         finally:
@@ -111,9 +116,9 @@ class Child:
                 changed = diff_state(before, self.last)
                 if changed:
                     self.channel.send(
-                        protocol.State(event=protocol.STATE, nodeid=item.nodeid, changed=changed)
+                        protocol.State(event=protocol.STATE, nodeid=theirs, changed=changed)
                     )
-                    if item.nodeid in self.sticky:
+                    if theirs in self.sticky:
                         self.keeper.keep(changed)
 
     @pytest.hookimpl(trylast=True)
@@ -121,14 +126,52 @@ class Child:
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         by_id = {item.nodeid: item for item in items}
-        wanted = [by_id[nodeid] for nodeid in self.ids if nodeid in by_id]
+        found = self._renamed(items, by_id)
+        wanted = [
+            by_id.get(nodeid) or found[nodeid]
+            for nodeid in self.ids
+            if nodeid in by_id or nodeid in found
+        ]
         chosen = {id(item) for item in wanted}
         dropped = [item for item in items if id(item) not in chosen]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         items[:] = wanted
-        missing = [nodeid for nodeid in self.ids if nodeid not in by_id]
-        self.channel.send(protocol.Collected(event=protocol.COLLECTED, missing=missing))
+        missing = [nodeid for nodeid in self.ids if nodeid not in by_id and nodeid not in found]
+        self.theirs = {item.nodeid: nodeid for nodeid, item in found.items()}
+        self.channel.send(
+            protocol.Collected(
+                event=protocol.COLLECTED,
+                missing=missing,
+                renamed={nodeid: item.nodeid for nodeid, item in found.items()},
+            )
+        )
+
+    def _renamed(
+        self, items: list[pytest.Item], by_id: dict[str, pytest.Item]
+    ) -> dict[str, pytest.Item]:
+        """Spec ids this collection lacks, found by their position among their function's
+        parametrized tests: ids built at collection time (a date) differ, positions not."""
+        lost = [n for n in self.ids if n not in by_id and n in self.positions]
+        if not lost:
+            return {}
+        taken = set(self.ids)
+        siblings: dict[str, list[pytest.Item]] = {}
+        for item in items:
+            base, bracket, _ = item.nodeid.partition("[")
+            if bracket:
+                siblings.setdefault(base, []).append(item)
+        found = {}
+        for nodeid in lost:
+            family = siblings.get(nodeid.partition("[")[0], [])
+            position = self.positions[nodeid]
+            if position < len(family) and family[position].nodeid not in taken:
+                found[nodeid] = family[position]
+        return found
+
+    def _id(self, nodeid: str) -> str:
+        """The id the controller knows this test by."""
+        return self.theirs.get(nodeid, nodeid)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -137,7 +180,7 @@ class Child:
 
     def pytest_runtest_logstart(self, nodeid: str, location: protocol.Location) -> None:
         self.channel.send(
-            protocol.LogStart(event=protocol.LOGSTART, nodeid=nodeid, location=location)
+            protocol.LogStart(event=protocol.LOGSTART, nodeid=self._id(nodeid), location=location)
         )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -145,7 +188,7 @@ class Child:
             self.channel.send(
                 protocol.Outcome(
                     event=protocol.OUTCOME,
-                    nodeid=report.nodeid,
+                    nodeid=self._id(report.nodeid),
                     when=report.when,
                     outcome=report.outcome,
                     wasxfail=hasattr(report, "wasxfail"),
@@ -153,10 +196,11 @@ class Child:
             )
             return
         data = self._serializable(report)
+        data["nodeid"] = self._id(report.nodeid)
         self.channel.send(protocol.Report(event=protocol.REPORT, data=data))
 
     def pytest_runtest_logfinish(self, nodeid: str, location: protocol.Location) -> None:
-        self.channel.send(protocol.LogFinish(event=protocol.LOGFINISH, nodeid=nodeid))
+        self.channel.send(protocol.LogFinish(event=protocol.LOGFINISH, nodeid=self._id(nodeid)))
 
     def pytest_warning_recorded(
         self,

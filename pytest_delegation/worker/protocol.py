@@ -60,6 +60,9 @@ class Collected(TypedDict):
     event: Literal["collected"]
     #: the spec's ids that collection did not find (renamed or deleted tests)
     missing: list[str]
+    #: spec id -> the id this worker collected in its place: a parametrized test whose
+    #: ids are built at collection time (a date, a random value), matched by position
+    renamed: dict[str, str]
 
 
 class CollectReport(TypedDict):
@@ -216,3 +219,6 @@ class WorkerSpec(_SpecFields, total=False):
     snapshot: list[str] | bool
     #: tests whose changes are put back before every later test (see `keeper.Keeper`)
     sticky: list[str]
+    #: parametrized ids -> their position among the controller's tests of the same
+    #: function: a test whose id differs in the worker's collection is found by it
+    positions: dict[str, int]
