@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pytest_delegation.plan import positions as source
 from pytest_delegation.plan.model import PLAN_KEYS
 from pytest_delegation.plan.model import TASK_KEYS
 from pytest_delegation.plan.model import Plan
+from pytest_delegation.plan.model import Task
 from pytest_delegation.plan.model import load_plan
 from pytest_delegation.plan.model import plan_from_dict
 from pytest_delegation.plan.problems import PlanError
@@ -441,3 +443,135 @@ def test_libyaml_reads_as_pyyaml(text: str) -> None:
     tree, problems = source.read_yaml(text, "delegation.yaml")
     slow_tree, slow_problems = source._read_yaml(text, "delegation.yaml", yaml.SafeLoader)
     assert (tree_of(tree), problems) == (tree_of(slow_tree), slow_problems)
+
+
+# -- (d) what issue 10 found: numbers too big to layer, thousands of unknown ids, blanks --------
+# each a PlanError with its problems, never another exception, and in well under a second
+# (the deadlines): `wave: 1000000000` was a MemoryError, 5,000 unknown ids took over 300 s
+
+QUICK = settings(
+    max_examples=100,
+    deadline=timedelta(seconds=1),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+huge_integers = st.one_of(
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.integers(min_value=9_990, max_value=10_010),
+    st.sampled_from([10**8, 10**9, 2**63 - 1, 2**63, 2**64 + 1, 10**4000, -(10**4000)]),
+)
+
+
+def expect_problems(load: Any, fragment: str) -> PlanError:
+    """`load()` (and the waves of its plan) must raise a PlanError mentioning `fragment`."""
+    try:
+        plan = load()
+        compute_waves(plan)
+    except PlanError as exc:
+        assert exc.problems
+        assert fragment in str(exc), str(exc)
+        return exc
+    raise AssertionError(f"no PlanError about {fragment!r}")
+
+
+@QUICK
+@given(wave=huge_integers, max_parallel=huge_integers, flow=st.booleans())
+def test_huge_wave_and_max_parallel(
+    plan_file: Path, wave: int, max_parallel: int, flow: bool
+) -> None:
+    data = {
+        "max_parallel": max_parallel,
+        "tasks": {"a": {"wave": wave}, "b": {"depends_on": ["a"]}},
+    }
+    plan_file.write_text(yaml.safe_dump(data, default_flow_style=flow), encoding="utf-8")
+    for load in (lambda: load_plan(plan_file), lambda: plan_from_dict(data, plan_file)):
+        if not 1 <= wave <= 10_000:
+            expect_problems(load, "'wave' must be at ")
+        elif max_parallel < 1:
+            expect_problems(load, "'max_parallel' must be at least 1")
+        else:
+            check(load)
+
+
+@QUICK
+@given(
+    wave=st.one_of(huge_integers, st.sampled_from([10**5000, -(10**5000)])),
+    number=st.sampled_from(["wave", "max_parallel", "version", "role", "files"]),
+)
+def test_integers_python_cannot_print(plan_file: Path, wave: int, number: str) -> None:
+    """From a hook, past what YAML reads: 10**5000 has more digits than str() prints."""
+    data: dict[str, Any] = {"tasks": {"a": {"wave": 1}}}
+    if number in ("max_parallel", "version"):
+        data[number] = wave
+    else:
+        data["tasks"]["a"][number] = wave
+    check(lambda: plan_from_dict(data, plan_file))
+    plan = Plan(path=plan_file)
+    plan.add_task(Task(id="a", wave=wave))
+    check(lambda: plan)
+
+
+@settings(QUICK, max_examples=20, deadline=timedelta(seconds=2))
+@given(
+    tasks=st.one_of(st.integers(min_value=1, max_value=60), st.integers(2000, 3000)),
+    unknown=st.one_of(st.integers(min_value=0, max_value=120), st.integers(4000, 6000)),
+    suffix=st.sampled_from(["x", "-x", "", "-model", "zz"]),
+    with_text=st.booleans(),
+)
+def test_many_unknown_dependencies(
+    plan_file: Path, tasks: int, unknown: int, suffix: str, with_text: bool
+) -> None:
+    """Each task depends on misspellings of the ids: at most 50 listed, every one counted."""
+    ids = [f"task-{i}" for i in range(tasks)]
+    depends: dict[str, list[str]] = {task_id: [] for task_id in ids}
+    for n in range(unknown):
+        depends[ids[n % tasks]].append(f"task-{n}{suffix}" if suffix else f"gone-{n}")
+    # a misspelling that is an id is a dependency, maybe a cycle: not counted as unknown
+    missing = sum(1 for deps in depends.values() for dep in deps if dep not in depends)
+    if with_text:
+        lines = [
+            f"  {task_id}: {{depends_on: [{', '.join(deps)}]}}"
+            for task_id, deps in depends.items()
+        ]
+        plan_file.write_text("tasks:\n" + "\n".join(lines) + "\n", encoding="utf-8")
+        load: Any = lambda: load_plan(plan_file)  # noqa: E731
+    else:
+        data = {"tasks": {task_id: {"depends_on": deps} for task_id, deps in depends.items()}}
+        load = lambda: plan_from_dict(data, plan_file)  # noqa: E731
+    if not missing:
+        check(load)
+        return
+    error = expect_problems(load, "depends on unknown task")
+    listed = [p for p in error.problems if "depends on unknown task" in p.message]
+    assert len(listed) == min(missing, 50)
+    more = [p for p in error.problems if p.message.startswith("... and ")]
+    assert [p.count for p in more] == ([missing - 50] if missing > 50 else [])
+    assert sum(p.count for p in error.problems) == len(error.problems) + sum(
+        p.count - 1 for p in more
+    )
+
+
+blanks = st.text(alphabet=" \u3000\xa0", max_size=4)
+
+
+@QUICK
+@given(
+    key=st.sampled_from(["files", "tests", "shared", "depends_on", "resources"]),
+    blank=blanks,
+    others=st.lists(st.sampled_from(["a.py", "docs/**", "!old.md"]), max_size=2),
+    single=st.booleans(),
+)
+def test_blank_entries(
+    plan_file: Path, key: str, blank: str, others: list[str], single: bool
+) -> None:
+    """A pattern (or id, or resource) of nothing but whitespace: an empty one, on its line."""
+    value: Any = blank if single else [*others, blank]
+    data: dict[str, Any] = {"tasks": {"a": {}}}
+    if key == "shared":
+        data["shared"] = value
+    else:
+        data["tasks"]["a"][key] = value
+    plan_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    error = expect_problems(lambda: load_plan(plan_file), f"'{key}' has an empty ")
+    empty = [p for p in error.problems if "has an empty" in p.message]
+    assert empty and all(p.line is not None for p in empty)
+    expect_problems(lambda: plan_from_dict(data, plan_file), f"'{key}' has an empty ")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 import sys
+import tracemalloc
 
 import pytest
 
@@ -84,6 +85,39 @@ def test_empty_layers_are_compacted() -> None:
 def test_only_explicit_waves_still_start_at_one() -> None:
     plan = make_plan(Task(id="a", wave=3), Task(id="b", wave=7))
     assert compute_waves(plan) == (("a",), ("b",))
+
+
+def test_a_hook_task_with_a_huge_wave_is_refused_before_any_layer() -> None:
+    # a hook's Task skips the plan's validation, and compute_waves made a list per wave
+    # number: a MemoryError at 10**9, seven gigabytes at 10**8
+    plan = make_plan(
+        Task(id="a"),
+        Task(id="b", wave=10**9, line=3, positions={"wave": 4}),
+        Task(id="c", wave=10**5000),
+    )
+    with pytest.raises(PlanError) as info:
+        compute_waves(plan)
+    assert [str(p) for p in info.value.problems] == [
+        "delegation.yaml: task 'c' asks for wave a number of 5001 digits, but a wave must be "
+        "at most 10,000 (empty waves are dropped: a smaller number in the same order places "
+        "the task the same)",
+        "delegation.yaml:4: task 'b' asks for wave 1000000000, but a wave must be at most "
+        "10,000 (empty waves are dropped: a smaller number in the same order places the task "
+        "the same)",
+    ]
+
+
+def test_far_apart_waves_take_no_memory_per_wave_number() -> None:
+    plan = make_plan(Task(id="a", wave=10_000), Task(id="b", wave=9_999), Task(id="c"))
+    tracemalloc.start()
+    try:
+        waves = compute_waves(plan)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert waves == (("c",), ("b",), ("a",))
+    # a list per wave number up to 10,000 was over 600 kB
+    assert peak < 100_000
 
 
 def test_wave_too_early_is_a_problem_with_the_wave_line() -> None:

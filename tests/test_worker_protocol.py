@@ -22,7 +22,11 @@ WORKER = Path(protocol.__file__).parent
 
 #: one event of every kind, as the worker builds it
 SAMPLES: list[protocol.Event] = [
-    protocol.Collected(event=protocol.COLLECTED, missing=["test_a.py::test_gone"]),
+    protocol.Collected(
+        event=protocol.COLLECTED,
+        missing=["test_a.py::test_gone"],
+        renamed={"test_a.py::test_p[1-1]": "test_a.py::test_p[1-2]"},
+    ),
     protocol.CollectReport(
         event=protocol.COLLECTREPORT, data={"nodeid": "test_b.py", "outcome": "failed"}
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+import os
 from pathlib import Path
 import re
 
@@ -10,8 +11,10 @@ import pytest
 
 from pytest_delegation.options import Settings
 from pytest_delegation.options import plan_path
+from pytest_delegation.plan.model import MissingPlan
 from pytest_delegation.plan.model import Plan
 from pytest_delegation.plan.model import Task
+from pytest_delegation.plan.model import dangling_link
 from pytest_delegation.plan.model import load_plan
 from pytest_delegation.plan.problems import PlanError
 from pytest_delegation.plan.waves import compute_waves
@@ -22,13 +25,14 @@ AUTO = "auto"
 
 def configured_plan(config: pytest.Config, settings: Settings) -> Plan:
     """The plan of this run, amended by hooks, validated, with its waves; else UsageError."""
-    path = plan_path(config, settings)
+    path = _plan_path(config, settings)
     try:
         plan = config.hook.pytest_delegation_load_plan(config=config, path=path)
         if plan is None:
-            if not path.exists():
-                raise pytest.UsageError(missing_plan(path))
-            plan = load_plan(path)
+            try:
+                plan = load_plan(path)
+            except MissingPlan:
+                raise pytest.UsageError(missing_plan(path)) from None
         elif not isinstance(plan, Plan):
             raise pytest.UsageError(
                 "pytest_delegation_load_plan returned "
@@ -39,6 +43,20 @@ def configured_plan(config: pytest.Config, settings: Settings) -> Plan:
         raise pytest.UsageError(str(exc)) from None
 
 
+def _plan_path(config: pytest.Config, settings: Settings) -> Path:
+    """`plan_path`, or the same path unresolved where resolving fails.
+
+    ``Path.resolve`` raises on a symbolic link loop (before Python 3.13); the path is
+    then kept as written, and reading it says what is wrong with it.
+    """
+    try:
+        return plan_path(config, settings)
+    except (OSError, RuntimeError):
+        ini = config.inipath if settings.plan_from_ini else None
+        base = ini.parent if ini is not None else config.invocation_params.dir
+        return Path(os.path.abspath(base / (settings.plan or "delegation.yaml")))
+
+
 def finish(config: pytest.Config, plan: Plan) -> Plan:
     config.hook.pytest_delegation_modify_plan(config=config, plan=plan)
     plan.freeze(compute_waves(plan))
@@ -47,7 +65,7 @@ def finish(config: pytest.Config, plan: Plan) -> Plan:
 
 def missing_plan(path: Path) -> str:
     return (
-        f"no delegation plan: looked for {path}.\n"
+        f"no delegation plan: looked for {path}{dangling_link(path)}.\n"
         "  Write one (see the README's 'plan format'), point --delegation-plan at it,\n"
         "  or try --delegation-plan=auto: one task per test module, all in one wave."
     )

@@ -8,7 +8,7 @@ import pytest
 
 from pytest_delegation.collect.mapping import TestRef
 from pytest_delegation.plan.model import Plan
-from pytest_delegation.plan.problems import did_you_mean
+from pytest_delegation.plan.problems import Suggester
 
 
 #: problems listed before the rest are counted
@@ -49,6 +49,7 @@ def check_markers(
 ) -> None:
     """A usage error listing every marker that is not a task id of the plan."""
     problems = []
+    suggest = Suggester(plan.tasks)
     for (ref, bad), item in zip(refs, items, strict=True):
         where = f"{ref.path}:{item_line(item) or '?'}: {ref.nodeid}"
         if bad:
@@ -57,9 +58,10 @@ def check_markers(
             )
         for task_id in ref.marked:
             if task_id not in plan.tasks:
+                # a suggestion only for the problems shown: thousands would cost seconds
+                hint = suggest(task_id) if len(problems) < SHOWN else ""
                 problems.append(
-                    f"{where}: @pytest.mark.task({task_id!r}) names no task of the plan"
-                    f"{did_you_mean(task_id, plan.tasks)}"
+                    f"{where}: @pytest.mark.task({task_id!r}) names no task of the plan{hint}"
                 )
     if problems:
         shown = problems[:SHOWN]

@@ -10,8 +10,9 @@ from collections.abc import Collection
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from pytest_delegation.plan.problems import SHOWN
 from pytest_delegation.plan.problems import PlanProblem
-from pytest_delegation.plan.problems import did_you_mean
+from pytest_delegation.plan.problems import Suggester
 
 
 if TYPE_CHECKING:
@@ -21,19 +22,41 @@ if TYPE_CHECKING:
 def graph_problems(
     tasks: Mapping[str, Task], source: str, known: Collection[str] = ()
 ) -> list[PlanProblem]:
-    """Unknown dependencies and cycles; `known` ids exist but were dropped as invalid."""
+    """Unknown dependencies and cycles; `known` ids exist but were dropped as invalid.
+
+    Unknown dependencies are listed up to `SHOWN`, by line, and the rest counted: a plan
+    generated wrong can name thousands, and each suggestion is a search of the ids.
+    """
+    unknown = [
+        (task.positions.get(f"depends_on:{dep}", task.line), task.id, dep)
+        for task in tasks.values()
+        for dep in task.depends_on
+        if dep not in tasks and dep not in known
+    ]
+    unknown.sort(key=lambda entry: entry[0] or 0)
     problems = []
-    for task in tasks.values():
-        for dep in task.depends_on:
-            if dep not in tasks and dep not in known:
-                problems.append(
-                    PlanProblem(
-                        source,
-                        task.positions.get(f"depends_on:{dep}", task.line),
-                        f"task '{task.id}' depends on unknown task '{dep}'"
-                        + did_you_mean(dep, tasks),
-                    )
+    if unknown:
+        suggest = Suggester(tasks)
+        for line, task_id, dep in unknown[:SHOWN]:
+            problems.append(
+                PlanProblem(
+                    source,
+                    line,
+                    f"task '{task_id}' depends on unknown task '{dep}'" + suggest(dep),
                 )
+            )
+    if len(unknown) > SHOWN:
+        hidden = len(unknown) - SHOWN
+        what = "dependency on an unknown task" if hidden == 1 else "dependencies on unknown tasks"
+        problems.append(
+            PlanProblem(
+                source,
+                unknown[SHOWN][0],
+                f"... and {hidden} more {what}, from here on (not listed); fix the ones above "
+                "and run again",
+                count=hidden,
+            )
+        )
     for cycle in find_cycles(tasks):
         first = tasks[cycle[0]]
         problems.append(

@@ -10,8 +10,11 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+import errno
+import os
 from pathlib import Path
 import re
+import stat
 from typing import Any
 
 from pytest_delegation.plan.graph import graph_problems
@@ -25,9 +28,13 @@ from pytest_delegation.plan.positions import type_name
 from pytest_delegation.plan.problems import PlanError
 from pytest_delegation.plan.problems import PlanProblem
 from pytest_delegation.plan.problems import did_you_mean
+from pytest_delegation.plan.problems import shown_number
 
 
 DEFAULT_MAX_PARALLEL = 4
+#: the highest `wave:` a task may ask for. Empty waves are dropped, so only the order of
+#: the numbers counts: none needs to be higher than the plan has tasks
+MAX_WAVE = 10_000
 TASK_ID = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 KNOWN_ROLES = (
     "code-writer",
@@ -37,6 +44,14 @@ KNOWN_ROLES = (
     "code-reviewer",
     "security",
 )
+#: what an empty entry of a list is, and what to write instead
+EMPTY_ENTRY = {
+    "files": ("pattern", "name a file, folder or glob"),
+    "tests": ("pattern", "name a test file, folder, glob or node id"),
+    "shared": ("pattern", "name a file, folder or glob"),
+    "depends_on": ("task id", "name a task of the plan"),
+    "resources": ("resource", "name the resource (a database, a port)"),
+}
 VERIFICATION_ROLES = frozenset({"test-runner", "code-reviewer", "security"})
 PLAN_KEYS = ("version", "max_parallel", "shared", "tasks")
 TASK_KEYS = (
@@ -127,17 +142,14 @@ class _ReadOnlyDict(dict[str, Task]):
     __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
 
 
+class MissingPlan(PlanError):
+    """There is no plan file at the path (a caller may word that its own way)."""
+
+
 def load_plan(path: Path) -> Plan:
     """Read and validate a plan file; raise PlanError listing every problem."""
     source = path.name
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise PlanError([PlanProblem(str(path), None, _missing_hint(path))]) from None
-    except IsADirectoryError:
-        raise PlanError([PlanProblem(str(path), None, "is a folder, not a plan file")]) from None
-    except OSError as exc:
-        raise PlanError([PlanProblem(str(path), None, f"cannot read: {exc.strerror}")]) from None
+    raw = read_plan_file(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -158,9 +170,86 @@ def plan_from_dict(data: Mapping[str, Any], path: Path) -> Plan:
 
 def _missing_hint(path: Path) -> str:
     return (
-        f"no delegation plan here (looked for {path}); write one (see the README's "
-        "'plan format'), point --delegation-plan at it, or set the ini option delegation_plan"
+        f"no delegation plan here (looked for {path}{dangling_link(path)}); write one (see "
+        "the README's 'plan format'), point --delegation-plan at it, or set the ini option "
+        "delegation_plan"
     )
+
+
+def dangling_link(path: Path) -> str:
+    """', a symbolic link to a missing X' when `path` is one, else ''."""
+    try:
+        return f", a symbolic link to a missing {os.readlink(path)}"
+    except (OSError, ValueError):
+        return ""
+
+
+#: what a path that is not a regular file is, by its stat mode
+_NOT_A_FILE = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+_OPTION = "--delegation-plan (or the ini option delegation_plan)"
+
+
+def read_plan_file(path: Path) -> bytes:
+    """The plan file's bytes, or a PlanError that names it and says what to do.
+
+    It is opened only once ``os.stat`` says it is a regular file: a named pipe would
+    block the run forever, a device could be endless. Opened without blocking and
+    checked again, so a pipe put there in the meantime is refused too.
+    """
+
+    def refuse(message: str) -> PlanError:
+        return PlanError([PlanProblem(str(path), None, message)])
+
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISREG(mode):
+            fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_BINARY)
+            try:
+                mode = os.fstat(fd).st_mode
+                if stat.S_ISREG(mode):
+                    with open(fd, "rb", closefd=False) as file:
+                        return file.read()
+            finally:
+                os.close(fd)
+    except (FileNotFoundError, NotADirectoryError):
+        raise MissingPlan([PlanProblem(str(path), None, _missing_hint(path))]) from None
+    except PermissionError:
+        raise refuse(
+            "cannot be read: permission denied (on the file, or on a folder it is in); "
+            f"let this user read it (chmod), or give {_OPTION} a readable copy"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise refuse(
+                "is a symbolic link loop (it never reaches a file); point the link at the "
+                f"plan file, or give {_OPTION} the plan's own path"
+            ) from None
+        raise refuse(
+            f"cannot read: {exc.strerror or exc}; give {_OPTION} a readable file"
+        ) from None
+    except ValueError as exc:
+        # a path with a NUL character in it
+        raise refuse(f"is not a usable path ({exc}); give {_OPTION} the plan's path") from None
+    if stat.S_ISDIR(mode):
+        raise refuse(
+            f"is a folder, not a plan file; give {_OPTION} the plan file's path, such as "
+            f"{path / 'delegation.yaml'}"
+        )
+    kind = next((name for test, name in _NOT_A_FILE if test(mode)), "a special file")
+    raise refuse(
+        f"is {kind}, not a regular file, and is not read; save the plan to a file and give "
+        f"{_OPTION} its path"
+    )
+
+
+# POSIX: a named pipe opens without waiting for a writer. Windows: bytes as they are
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
 
 
 def build_plan(tree: Node, path: Path, problems: list[PlanProblem]) -> Plan:
@@ -196,7 +285,9 @@ class _Builder:
             if key == "version":
                 version = self.integer(value, "version")
                 if version is not None and version != 1:
-                    self.problem(value.line, f"unsupported plan version {version!r}; use 1")
+                    self.problem(
+                        value.line, f"unsupported plan version {shown_number(version)}; use 1"
+                    )
             elif key == "max_parallel":
                 number = self.integer(value, "max_parallel", minimum=1)
                 if number is not None:
@@ -222,13 +313,29 @@ class _Builder:
                     + ("" if did_you_mean(key, allowed) else f" (known: {', '.join(allowed)})"),
                 )
 
-    def integer(self, node: Node, name: str, minimum: int | None = None) -> int | None:
+    def integer(
+        self, node: Node, name: str, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
         value = node.value if isinstance(node, Scalar) else None
         if not isinstance(value, int) or isinstance(value, bool):
             self.problem(node.line, f"'{name}' must be an integer, not {type_name(node)}")
             return None
         if minimum is not None and value < minimum:
-            self.problem(node.line, f"'{name}' must be at least {minimum}, not {value}")
+            self.problem(
+                node.line, f"'{name}' must be at least {minimum}, not {shown_number(value)}"
+            )
+            return None
+        if maximum is not None and value > maximum:
+            self.problem(
+                node.line,
+                f"'{name}' must be at most {maximum:,}, not {shown_number(value)}"
+                + (
+                    " (empty waves are dropped: a smaller number in the same order places "
+                    "the task the same)"
+                    if name == "wave"
+                    else ""
+                ),
+            )
             return None
         return value
 
@@ -236,7 +343,7 @@ class _Builder:
         if isinstance(node, Scalar) and isinstance(node.value, str):
             return node.value
         if isinstance(node, Scalar) and isinstance(node.value, (int, float)) and name != "task id":
-            return str(node.value)
+            return shown_number(node.value) if isinstance(node.value, int) else str(node.value)
         self.problem(node.line, f"'{name}' must be text, not {type_name(node)}")
         return None
 
@@ -249,13 +356,16 @@ class _Builder:
         for item in items:
             if isinstance(item, Scalar) and isinstance(item.value, str) and item.value.strip():
                 result.append((item.value.strip(), item.line))
-            else:
-                shown = (
-                    "an empty string"
-                    if isinstance(item, Scalar) and item.value == ""
-                    else (type_name(item))
+            elif isinstance(item, Scalar) and isinstance(item.value, str):
+                entry, fix = EMPTY_ENTRY.get(name, EMPTY_ENTRY["depends_on"])
+                spaces = f" ({item.value!r}: only whitespace)" if item.value else ""
+                self.problem(
+                    item.line, f"'{name}' has an empty {entry}{spaces}; {fix}, or drop the entry"
                 )
-                self.problem(item.line, f"every entry of '{name}' must be text, not {shown}")
+            else:
+                self.problem(
+                    item.line, f"every entry of '{name}' must be text, not {type_name(item)}"
+                )
         return result
 
     def patterns(self, node: Node, name: str) -> tuple[str, ...]:
@@ -314,7 +424,7 @@ class _Builder:
                 for text, entry_line in entries:
                     positions.setdefault(f"{key}:{text}", entry_line or positions[key])
             elif key == "wave":
-                values[key] = self.integer(value, "wave", minimum=1)
+                values[key] = self.integer(value, "wave", minimum=1, maximum=MAX_WAVE)
         values = {key: value for key, value in values.items() if value is not None}
         return Task(id=task_id, line=line, positions=positions, **values)
 

@@ -7,15 +7,19 @@ faster and reads the plan when installed, but the answer must not depend on it. 
 does not read cleanly (its errors are worded otherwise; it gives up on nesting over
 1,000) is read again with the pure-Python loader, so a broken plan gets PyYAML's messages
 and lines; text the two read differently goes to that loader directly (`pyyaml_only`,
-and the comment above ``PYYAML_ONLY_CHARS``). Where this fits in a run: the README's
-"How it works".
+and the comment above ``PYYAML_ONLY_CHARS``). A plan past ``MAX_NODES`` or ``MAX_DEPTH``
+is not read again: the answer is the same, and PyYAML would take ten times as long. Where
+this fits in a run: the README's "How it works".
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
+import gc
 from typing import Any
 from typing import Union
 from typing import cast
@@ -23,6 +27,7 @@ from typing import cast
 import yaml
 
 from pytest_delegation.plan.problems import PlanProblem
+from pytest_delegation.plan.problems import shown_number
 
 
 MAX_NODES = 200_000
@@ -120,7 +125,7 @@ class _Reader:
         self.count += 1
         line = node.start_mark.line + 1
         if self.count > MAX_NODES or depth > MAX_DEPTH:
-            raise _TooBig(line)
+            raise _TooBig(line, deep=depth > MAX_DEPTH)
         if isinstance(node, yaml.MappingNode):
             return self.walk_map(node, line, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -182,8 +187,67 @@ class _Reader:
 
 
 class _TooBig(Exception):
-    def __init__(self, line: int) -> None:
+    """The walk passed MAX_DEPTH (`deep`) or MAX_NODES, at `line`."""
+
+    def __init__(self, line: int, deep: bool) -> None:
         self.line = line
+        self.deep = deep
+
+
+def _too_big(root: yaml.Node, deep: bool) -> str:
+    """Why the walk from `root` stopped, for the user: what the plan holds decides.
+
+    An alias is the node of its anchor, met again: a node met on its own path is a
+    recursive alias, one met twice elsewhere a repeated one. The composed graph is walked
+    once per distinct node, at most MAX_NODES of them, so this costs less than the walk.
+    """
+    seen: set[int] = set()
+    repeated = False
+    # (node, whether its children are done); `path` holds the ids on the current path
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    path: set[int] = set()
+    while stack and len(seen) <= MAX_NODES:
+        node, done = stack.pop()
+        if done:
+            path.discard(id(node))
+            continue
+        if id(node) in path:
+            return (
+                "the plan is recursive: an alias (*name) stands for a value that contains "
+                "it, so the plan never ends; write the values out instead"
+            )
+        if id(node) in seen:
+            repeated = True
+            continue
+        seen.add(id(node))
+        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            path.add(id(node))
+            stack.append((node, True))
+            children = (
+                node.value
+                if isinstance(node, yaml.SequenceNode)
+                else [child for pair in node.value for child in pair]
+            )
+            stack.extend((child, False) for child in reversed(children))
+    if deep and not repeated:
+        return (
+            f"the plan is nested too deeply: more than {MAX_DEPTH} levels, where a plan "
+            "needs 4; write it flatter"
+        )
+    if deep:
+        return (
+            f"the plan is nested too deeply through aliases: more than {MAX_DEPTH} levels "
+            "once they are expanded; write the values out"
+        )
+    if repeated and len(seen) <= MAX_NODES:
+        return (
+            f"the plan expands too far: its aliases repeat values to more than "
+            f"{MAX_NODES:,} in all, the most a plan may hold; write the values out"
+        )
+    return (
+        f"the plan is too big: it holds more than {MAX_NODES:,} values, the most a plan "
+        "may hold; split the work into several plans"
+    )
 
 
 def _describe(exc: yaml.YAMLError) -> str:
@@ -195,9 +259,34 @@ def _describe(exc: yaml.YAMLError) -> str:
 
 def read_yaml(text: str, source: str) -> tuple[Node | None, list[PlanProblem]]:
     """Parse one YAML document; return its tree (or None) and every problem found."""
+    with _collector_paused():
+        return _read_either(text, source)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a plan is composed and walked.
+
+    Both allocate a node object per value and free none: the collector would scan them
+    again and again, for nothing (three times the time of a 1,000-task plan, five
+    times at the node limit). A recursive alias leaves cycles: collected afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_either(text: str, source: str) -> tuple[Node | None, list[PlanProblem]]:
     if FAST_LOADER is not None and not pyyaml_only(text):
         try:
-            tree, problems = _read_yaml(text, source, FAST_LOADER)
+            tree, problems = _read(text, source, FAST_LOADER)
+        except _PlanTooBig as exc:
+            # the same words with either loader, and PyYAML would take ten times as long
+            return None, [exc.problem]
         # libyaml failing in a way PyYAML does not: PyYAML decides
         except Exception:
             tree, problems = None, []
@@ -207,9 +296,26 @@ def read_yaml(text: str, source: str) -> tuple[Node | None, list[PlanProblem]]:
     return _read_yaml(text, source, yaml.SafeLoader)
 
 
+class _PlanTooBig(Exception):
+    """The plan passed MAX_NODES or MAX_DEPTH: a final answer, whatever the loader."""
+
+    def __init__(self, problem: PlanProblem) -> None:
+        self.problem = problem
+
+
 def _read_yaml(
     text: str, source: str, loader: type[yaml.SafeLoader | yaml.CSafeLoader]
 ) -> tuple[Node | None, list[PlanProblem]]:
+    try:
+        return _read(text, source, loader)
+    except _PlanTooBig as exc:
+        return None, [exc.problem]
+
+
+def _read(
+    text: str, source: str, loader: type[yaml.SafeLoader | yaml.CSafeLoader]
+) -> tuple[Node | None, list[PlanProblem]]:
+    """`_read_yaml`, but a plan past the limits raises _PlanTooBig."""
     reader = _Reader(source)
     try:
         nodes = list(yaml.compose_all(text, Loader=loader))
@@ -234,14 +340,8 @@ def _read_yaml(
     try:
         tree = reader.walk(documents[0], 0)
     except _TooBig as exc:
-        return None, [
-            PlanProblem(
-                source,
-                exc.line,
-                "the plan is nested too deeply or expands too far (recursive or repeated "
-                "aliases?); write the values out",
-            )
-        ]
+        problem = PlanProblem(source, exc.line, _too_big(documents[0], exc.deep))
+        raise _PlanTooBig(problem) from None
     return tree, reader.problems
 
 
@@ -256,7 +356,8 @@ def _from_python(data: object, depth: int) -> Node:
     if isinstance(data, Mapping):
         result = Map()
         for key, value in data.items():
-            result.items[str(key)] = (None, _from_python(value, depth + 1))
+            name = shown_number(key) if isinstance(key, int) else str(key)
+            result.items[name] = (None, _from_python(value, depth + 1))
         return result
     if isinstance(data, (list, tuple)):
         return Seq([_from_python(item, depth + 1) for item in data], None)

@@ -8,6 +8,8 @@ SIGTERM) ends the process at once: the workers are already gone.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import contextlib
 import os
 import signal
 import sys
@@ -40,6 +42,21 @@ def _install(signum: int, handler: Any) -> None:
 
 def sigterm_as_ctrl_c() -> None:
     _install(signal.SIGTERM, _as_ctrl_c)
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c_while() -> Iterator[None]:
+    """SIGTERM as Ctrl-C for a block (a pool run outside a session: the benchmarks)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _as_ctrl_c)
+    except ValueError:
+        # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def second_one_exits() -> None:

@@ -12,14 +12,12 @@ Ctrl-C, an error), no worker outlives it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Iterator
 import contextlib
 import selectors
-import signal
-from types import FrameType
 from typing import Any
 from typing import Protocol
 
+from pytest_delegation.run import interrupts
 from pytest_delegation.run.spec import RunSpec
 
 
@@ -87,7 +85,7 @@ class Pool:
         running: dict[Handle, None] = {}
         selector = selectors.DefaultSelector()
         try:
-            with _sigterm_as_interrupt():
+            with interrupts.sigterm_as_ctrl_c_while():
                 while True:
                     free = self.workers - len(running)
                     if free > 0:
@@ -172,22 +170,3 @@ class Pool:
         running.pop(worker, None)
         with contextlib.suppress(KeyError, ValueError):
             selector.unregister(worker)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """A CI runner cancelling the job sends SIGTERM: clean up as for Ctrl-C."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:
-        # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
