@@ -191,13 +191,15 @@ def test_a_dead_fork_server_leaves_every_run_to_be_run(
 
 
 def test_tests_that_never_ran_are_shown_skipped_with_the_reason(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The tests after a crash, and those of a worker that failed to load a conftest.
 
     They were in the JSON only: missing from the terminal and junit, and the conftest's
     error was shown nowhere ("worker exited with status 4").
     """
+    # this test may itself run in a worker (the self-check): the inner controller is not
+    monkeypatch.delenv("PYTEST_DELEGATION_TASK", raising=False)
     pytester.makefile(
         ".yaml", delegation="tasks:\n  a: {tests: [test_a.py]}\n  b: {tests: [sub/test_b.py]}\n"
     )

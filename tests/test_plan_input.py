@@ -84,6 +84,8 @@ def test_a_symbolic_link_loop_is_a_plan_error(tmp_path: Path) -> None:
     )
 
 
+# a whole plugin run: it verifies the session, not the plan layer alone
+@pytest.mark.task("e2e")
 @needs_symlinks
 @pytest.mark.parametrize("given", ["option", "ini", "default"])
 def test_a_symbolic_link_loop_is_a_usage_error(pytester: pytest.Pytester, given: str) -> None:
@@ -142,6 +144,8 @@ def test_a_named_pipe_is_refused_without_waiting_for_a_writer(pipe: Path) -> Non
     )
 
 
+# a whole plugin run: it verifies the session, not the plan layer alone
+@pytest.mark.task("e2e")
 @needs_fifo
 def test_a_named_pipe_is_a_usage_error(pytester: pytest.Pytester) -> None:
     os.mkfifo(pytester.path / "delegation.yaml")
@@ -160,6 +164,8 @@ def test_a_device_is_not_read() -> None:
     )
 
 
+# a whole plugin run: it verifies the session, not the plan layer alone
+@pytest.mark.task("e2e")
 def test_a_folder_says_what_to_do(pytester: pytest.Pytester) -> None:
     (pytester.path / "plans").mkdir()
     result = run_collect(pytester, "--delegation-plan", "plans")
@@ -201,6 +207,8 @@ def test_a_plan_in_a_folder_without_permission_faked(
     assert str(only(plan_error(plan))) == f"{plan}: {PERMISSION}"
 
 
+# a whole plugin run: it verifies the session, not the plan layer alone
+@pytest.mark.task("e2e")
 def test_a_plan_in_a_folder_without_permission_is_a_usage_error(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,6 +256,8 @@ def test_the_highest_wave_is_allowed_and_layered_densely(tmp_path: Path) -> None
     assert compute_waves(plan) == (("a",), ("b",))
 
 
+# a whole plugin run: it verifies the session, not the plan layer alone
+@pytest.mark.task("e2e")
 def test_a_huge_wave_is_a_usage_error(pytester: pytest.Pytester) -> None:
     write(pytester.path, "tasks:\n  a:\n    wave: 1000000000\n")
     result = run_collect(pytester)
@@ -463,6 +473,8 @@ def test_an_empty_shared_pattern(tmp_path: Path) -> None:
     )
 
 
+# a whole plugin run: it verifies the session, not the plan layer alone
+@pytest.mark.task("e2e")
 def test_an_empty_pattern_is_a_usage_error(pytester: pytest.Pytester) -> None:
     write(pytester.path, "tasks:\n  a:\n    files: ['   ']\n")
     result = run_collect(pytester)
