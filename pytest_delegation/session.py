@@ -244,7 +244,7 @@ class DelegationSession:
             collect_only=bool(self.config.option.collectonly),
             notes=self.notes,
             timeline=self.timeline,
-            seed=self.seed if "order" in checks else None,
+            seed=self.seed if "order" in checks or "order" in unfinished else None,
             tests_failed=session.testsfailed,
             fail_on=self.settings.fail_on,
             interrupted=interrupted,

@@ -295,12 +295,14 @@ def test_an_interrupt_during_the_task_runs_stops_and_reports(
     assert tasks["quick"]["status"] == "passed"
     assert tasks["slow"]["tests"] == {"test_s.py::test_s": "not-run"}
     assert tasks["later"]["tests"] == {"test_l.py::test_l": "not-run"}
-    assert any("not finished: isolation, order" in n for n in data["notes"]), data["notes"]
+    assert any("not finished: isolation, order, boundaries" in n for n in data["notes"])
+    assert data["summary"]["seed"] is not None
     assert (slow.path / "j.xml").exists()
     # the header wraps at 80 columns
     text = " ".join(out.decode().split())
     assert "delegation INTERRUPTED:" in text
-    assert "not finished: isolation, order (interrupted)" in text
+    assert "not finished: isolation, order, boundaries (interrupted)" in text
+    assert "checked:" not in text
     assert processes_of(slow.path) == []
     assert temp_folders() <= before
 
@@ -332,6 +334,7 @@ def test_sigterm_during_the_order_check_keeps_the_task_results(slow: pytest.Pyte
         "later": "passed",
     }
     assert any("not finished: order" in n for n in data["notes"]), data["notes"]
+    assert data["summary"]["seed"] is not None
     assert processes_of(slow.path) == []
     assert temp_folders() <= before
 

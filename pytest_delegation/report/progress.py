@@ -6,6 +6,8 @@ apply), between the test progress lines that the replayed reports produce.
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from pytest_delegation.vocab import Status
@@ -24,7 +26,10 @@ class Progress:
             tr.write_line(line, **markup)
 
     def wave_started(self, wave: int, tasks: list[str]) -> None:
-        self.say(f"wave {wave}: {', '.join(tasks)}", bold=True)
+        # wrapped at 80 columns like the report: a wave of many tasks was one long line
+        text = f"wave {wave}: {', '.join(tasks)}"
+        for line in textwrap.wrap(text, 80, subsequent_indent="  ", break_on_hyphens=False):
+            self.say(line, bold=True)
 
     def retrying(self, task: str, elapsed: float) -> None:
         self.say(f"  {task}: failed, retrying in a fresh worker ({elapsed:.2f}s)", yellow=True)

@@ -133,7 +133,8 @@ class WorkerMode:
             try:
                 self._drive(runner, results)
             except KeyboardInterrupt:
-                self.unfinished = [c for c in ("isolation", "order") if c in checks]
+                # the boundaries are still checked, on the tasks that finished
+                self.unfinished = [c for c in checks if c in ("isolation", "order", "boundaries")]
                 raise
             if "order" not in checks:
                 self._hint_order(results, notes)
@@ -256,6 +257,11 @@ class WorkerMode:
         try:
             if not Pool(self.workers, launcher.start, self.settings.timeout).run(runner):
                 runner.stop()
+        except BaseException:
+            # a child the server was forking as Ctrl-C came is known to no one but the
+            # server: closing it takes such children down before their folder goes
+            self.close()
+            raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             self._remember_durations(list(runner.items_by_task), results)
@@ -304,6 +310,10 @@ class WorkerMode:
                 lambda line: self.progress.say(line, bold=True),
                 Reproducer(self.config.rootpath, self.workers).verified,
             )
+        except BaseException:
+            # as in `_drive`: no child of the server outlives the order check's folder
+            self.close()
+            raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         reproduced = sum(1 for f in findings if "reproduce" in f.extra)
