@@ -19,18 +19,28 @@ import pytest
 
 
 def processes_of(folder: Path) -> list[str]:
-    """Processes still running with `folder` in their command line or as their cwd."""
+    """Processes still running that came from a run in `folder`.
+
+    By command line, working directory, or environment: every process a run starts
+    inherits the test's own TMPDIR (see `own_tmp`), even one that left its process
+    group or whose parent died.
+    """
     found = []
     me = os.getpid()
+    needle = str(folder)
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             cwd = os.readlink(f"/proc/{entry}/cwd")
+            environ = Path(f"/proc/{entry}/environ").read_bytes().decode(errors="replace")
+            status = Path(f"/proc/{entry}/status").read_text()
         except OSError:
             continue
-        if str(folder) in cmdline or cwd == str(folder):
+        if "State:\tZ" in status:
+            continue
+        if needle in cmdline or cwd == needle or f"TMPDIR={needle}/" in environ:
             found.append(f"{entry}: {cmdline.strip()}")
     return found
 
@@ -409,3 +419,27 @@ def test_ids_built_at_collection_time_are_matched_by_position(pytester: pytest.P
     assert "test_stamp.py::test_stamped[1-" in note
     # the order check's replays matched them too: no test changed outcome
     assert "no test changed outcome" in result.stdout.str()
+
+
+def test_a_second_interrupt_exits_at_once(slow: pytest.Pytester, own_tmp: Path) -> None:
+    """The first Ctrl-C stops cleanly; a second one, while that is going on, exits now."""
+    marker = slow.path / "started"
+    slow.makepyfile(
+        test_s="import pathlib, signal, time\n\n"
+        "def test_s():\n"
+        f"    pathlib.Path({str(marker)!r}).write_text('')\n    time.sleep(60)\n"
+    )
+    process = start(
+        slow, "--delegation-report", "--delegation-report=json:r.json", "--delegation-workers=2"
+    )
+    wait_for(marker)
+    process.send_signal(signal.SIGINT)
+    # two at once would be one to Python: the second comes while the first is handled
+    time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, out.decode()
+    assert "delegation: interrupted again: exiting now" in out.decode()
+    time.sleep(0.5)
+    assert processes_of(slow.path) == []
+    assert not [n for n in os.listdir(own_tmp) if n.startswith("pytest-delegation-")]

@@ -37,18 +37,28 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 
 
 def processes_of(folder: Path) -> list[str]:
-    """Processes still running with `folder` in their command line or as their cwd."""
+    """Processes still running that came from a run in `folder`.
+
+    By command line, working directory, or environment: every process a run starts
+    inherits the test's own TMPDIR (see `own_tmp`), even one that left its process
+    group or whose parent died.
+    """
     found = []
     me = os.getpid()
+    needle = str(folder)
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             cwd = os.readlink(f"/proc/{entry}/cwd")
+            environ = Path(f"/proc/{entry}/environ").read_bytes().decode(errors="replace")
+            status = Path(f"/proc/{entry}/status").read_text()
         except OSError:
             continue
-        if str(folder) in cmdline or cwd == str(folder):
+        if "State:\tZ" in status:
+            continue
+        if needle in cmdline or cwd == needle or f"TMPDIR={needle}/" in environ:
             found.append(f"{entry}: {cmdline.strip()}")
     return found
 

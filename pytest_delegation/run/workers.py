@@ -28,6 +28,7 @@ from pytest_delegation.plan.model import Plan
 from pytest_delegation.report.model import Results
 from pytest_delegation.report.model import TimelineRow
 from pytest_delegation.report.progress import Progress
+from pytest_delegation.run import interrupts
 from pytest_delegation.run.argv import coverage_target
 from pytest_delegation.run.argv import worker_argv
 from pytest_delegation.run.argv import worker_env
@@ -253,6 +254,7 @@ class WorkerMode:
 
     def _drive(self, runner: TaskRunner, results: Results) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="pytest-delegation-"))
+        interrupts.track(str(workdir))
         launcher = self._launcher(workdir, self.coverage is not None)
         try:
             if not Pool(self.workers, launcher.start, self.settings.timeout).run(runner):
@@ -264,6 +266,7 @@ class WorkerMode:
             raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+            interrupts.untrack(str(workdir))
             self._remember_durations(list(runner.items_by_task), results)
 
     def _hand_over_coverage(self, worker: Handle) -> None:
@@ -289,6 +292,7 @@ class WorkerMode:
         }
         tests = {task: [i.nodeid for i in items] for task, items in by_task.items()}
         workdir = Path(tempfile.mkdtemp(prefix="pytest-delegation-order-"))
+        interrupts.track(str(workdir))
         try:
             runner = SequenceRunner(
                 self._launcher(workdir, coverage=False),
@@ -316,6 +320,7 @@ class WorkerMode:
             raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+            interrupts.untrack(str(workdir))
         reproduced = sum(1 for f in findings if "reproduce" in f.extra)
         reused = f" ({runner.reused} more answered by an identical run)" * bool(runner.reused)
         note = (
