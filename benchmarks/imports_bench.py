@@ -1,4 +1,4 @@
-"""Benchmark of the static import check (``pytest_delegation.imports.import_findings``).
+"""Benchmark of the static import check (``pytest_delegation.checks.imports.import_findings``).
 
     python benchmarks/imports_bench.py [--modules 2000] [--tasks 100] [--repeats 5] [--check]
 

@@ -2,7 +2,7 @@
 
     python benchmarks/run.py overhead   # plugin in-process vs plain pytest, 5,000 tests
     python benchmarks/run.py plan       # load_plan + compute_waves + assign, 100,000 tests
-    python benchmarks/run.py conflicts  # rules.file_conflicts, 1,000 tasks, 4,000 files
+    python benchmarks/run.py conflicts  # checks.static.file_conflicts, 1,000 tasks, 4,000 files
     python benchmarks/run.py all        # all three
 
 `overhead` generates a suite (benchmarks/generate.py) into a temporary folder and runs,
@@ -21,7 +21,7 @@ the task it was written for.
 `conflicts` writes a 1,000-task plan and a 4,000-file tree (most tasks own a
 ``pkg/task_<i>/**`` folder, some a glob that matches at any depth, some literal paths, with
 30 planted conflicts) and times, in a fresh interpreter per repeat, the static rule
-``pytest_delegation.rules.file_conflicts`` and, for comparison, the algorithm it replaced
+``pytest_delegation.checks.static.file_conflicts`` and, for comparison, the algorithm it replaced
 (every tree file against every glob task, every pair of tasks in a wave), kept here. The
 baseline is listing the tree (``Tree.files``). Both must find the same conflicts.
 
@@ -582,7 +582,7 @@ def conflicts_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def pairwise_file_conflicts(plan: Any, tree: Any) -> list[tuple[str, str, list[str]]]:
-    """`rules.file_conflicts` before the prefix index, kept for comparison.
+    """`checks.static.file_conflicts` before the prefix index, kept for comparison.
 
     Every task with a glob is matched against every file of the tree, and in every wave
     every pair of tasks checks each literal of one against the other's patterns.
@@ -709,7 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tests", type=int, default=100_000)
     p.add_argument("--tasks", type=int, default=1000)
     p.add_argument("--waves", type=int, default=10)
-    c = sub.add_parser("conflicts", parents=[common], help="rules.file_conflicts on a tree")
+    c = sub.add_parser("conflicts", parents=[common], help="checks.static.file_conflicts on a tree")
     c.add_argument("--tasks", type=int, default=1000)
     c.add_argument("--waves", type=int, default=10)
     c.add_argument("--files", type=int, default=4000)
