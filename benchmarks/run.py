@@ -709,7 +709,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tests", type=int, default=100_000)
     p.add_argument("--tasks", type=int, default=1000)
     p.add_argument("--waves", type=int, default=10)
-    c = sub.add_parser("conflicts", parents=[common], help="checks.static.file_conflicts on a tree")
+    c = sub.add_parser(
+        "conflicts", parents=[common], help="checks.static.file_conflicts on a tree"
+    )
     c.add_argument("--tasks", type=int, default=1000)
     c.add_argument("--waves", type=int, default=10)
     c.add_argument("--files", type=int, default=4000)
