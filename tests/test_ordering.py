@@ -260,3 +260,37 @@ def test_order_replays_keep_side_effects_away(
     assert ordering(data) == []
     # only the isolated run (a normal test run) wrote into the real HOME; the replays didn't
     assert [p.name for p in home.iterdir()] == ["written-by-test"]
+
+
+@pytest.mark.parametrize(
+    "after",
+    ["", "def test_pollute_again():\n    shared.FLAGS['dirty'] = True\n"],
+    ids=["a-polluter-before", "polluters-on-both-sides"],
+)
+def test_a_test_that_fails_in_its_own_task_but_passes_alone(
+    pytester: pytest.Pytester, after: str
+) -> None:
+    """Its polluter runs before it in its own task: it failed in its task's run and was
+    called flaky, or, with a polluter after it too, failed in every order and was never
+    seen (issue 11). It passes alone: it is bisected to the polluter before it."""
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n  one: {tests: [test_one.py]}\n  other: {tests: [test_o.py]}\n",
+    )
+    pytester.makepyfile(
+        shared="FLAGS = {}\n",
+        test_one="import shared\n\ndef test_pollute():\n    shared.FLAGS['dirty'] = True\n\n"
+        "def test_other():\n    pass\n\n"
+        "def test_victim():\n    assert 'dirty' not in shared.FLAGS\n\n" + after,
+        test_o="def test_o():\n    pass\n",
+    )
+    # canonical and reverse only: with a polluter on both sides it fails in both
+    result, data = run(pytester, "--delegation-shuffles=0")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    [finding] = ordering(data)
+    assert finding["test"] == "test_one.py::test_victim"
+    assert finding["kind"] == "victim"
+    assert finding["culprit_test"] == "test_one.py::test_pollute"
+    assert finding["task"] == "one"
+    assert reproduce_fails(pytester, finding["reproduce"])
+    assert not [f for f in data["findings"] if f["rule"] == "flaky"]

@@ -68,12 +68,12 @@ def test_new_globals_and_new_modules_are_seen_after_the_cache_was_filled(
     ]
 
 
-def test_a_global_rebound_to_a_function_drops_out(project: str) -> None:
+def test_a_global_rebound_to_a_function_is_a_change(project: str) -> None:
     write(project, "shop_e", "HOOK = None\n")
     module: Any = importlib.import_module("shop_e")
     before = state(project)
     module.HOOK = print
-    assert diff_state(before, state(project)) == ["global shop_e.HOOK (removed)"]
+    assert diff_state(before, state(project)) == ["global shop_e.HOOK"]
 
 
 def test_modules_outside_the_project_are_left_out(project: str, tmp_path: Path) -> None:
@@ -162,8 +162,13 @@ def test_class_attributes_of_project_classes_are_shared_state(project: str) -> N
     )
     module: Any = importlib.import_module("shop_g")
     keys = [k for k in state(project) if k.startswith("global ")]
-    # OrderedDict is imported, not defined here: not this module's state
-    assert sorted(keys) == ["global shop_g.Registry.debug", "global shop_g.Registry.items"]
+    # OrderedDict is imported, not defined here: which class the name holds is state,
+    # but not that class's own attributes
+    assert sorted(keys) == [
+        "global shop_g.OrderedDict",
+        "global shop_g.Registry.debug",
+        "global shop_g.Registry.items",
+    ]
     before = state(project)
     module.Registry.items.append("x")
     module.Registry.debug = True
@@ -175,3 +180,39 @@ def test_class_attributes_of_project_classes_are_shared_state(project: str) -> N
     module.Registry.debug = False
     assert keeper.apply()
     assert module.Registry.items == ["x"] and module.Registry.debug is True
+
+
+def test_a_class_or_function_held_as_a_selection_is_state(project: str) -> None:
+    """`pkg.network = SomeNetwork` selects; rebinding it was invisible (issue 11)."""
+    write(
+        project,
+        "nets",
+        "class Mainnet: pass\nclass Testnet: pass\nnetwork = Mainnet\n"
+        "def real(): pass\ndef fake(): pass\nhandler = real\n"
+        "class Config:\n    backend = Mainnet\n",
+    )
+    module: Any = importlib.import_module("nets")
+    keys = sorted(k for k in state(project) if k.startswith("global "))
+    # the module's own definitions are not state; the names that select one are
+    assert keys == ["global nets.Config.backend", "global nets.handler", "global nets.network"]
+    before = state(project)
+    module.network = module.Testnet
+    module.handler = module.fake
+    module.Config.backend = module.Testnet
+    assert diff_state(before, state(project)) == [
+        "global nets.Config.backend",
+        "global nets.handler",
+        "global nets.network",
+    ]
+
+
+def test_the_keeper_puts_a_selected_class_back(project: str) -> None:
+    write(project, "nets2", "class Mainnet: pass\nclass Testnet: pass\nnetwork = Mainnet\n")
+    module: Any = importlib.import_module("nets2")
+    before = state(project)
+    module.network = module.Testnet
+    keeper = Keeper(project)
+    keeper.keep(diff_state(before, state(project)))
+    module.network = module.Mainnet
+    assert keeper.apply() is True
+    assert module.network is module.Testnet

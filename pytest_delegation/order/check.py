@@ -21,16 +21,21 @@ from pytest_delegation.order.protocol import Request
 from pytest_delegation.order.protocol import Run
 from pytest_delegation.order.protocol import Runner
 from pytest_delegation.order.protocol import once
+from pytest_delegation.order.search import Suspect
 from pytest_delegation.order.search import Verdict
 from pytest_delegation.order.search import investigate
 from pytest_delegation.order.search import orders
 from pytest_delegation.order.search import state_key
 from pytest_delegation.order.search import suspects
 from pytest_delegation.plan.model import Plan
+from pytest_delegation.vocab import FAILING
+from pytest_delegation.vocab import Outcome
 
 
 # runs that put state-changing tests first (see changer_first)
 MAX_ROUNDS = 8
+# tests that failed in their task's run, each tried once alone
+MAX_ALONE = 50
 
 
 def check_order(
@@ -63,6 +68,7 @@ def check_order(
         own = tests_by_task.get(task_of.get(suspect.test, ""), [])
         if suspect.test in own:
             suspect.home = tuple(own[: list(own).index(suspect.test)])
+    found += _failing_in_their_task(runner, tests_by_task, task_of, baseline, found)
     if not found:
         say(f"order check: no test changed outcome in {len(runs)} orders")
         return []
@@ -102,6 +108,30 @@ def _recording(client: Client[Verdict], done: list[Verdict | None], index: int) 
     verdict = yield from client
     done[index] = verdict
     return verdict
+
+
+def _failing_in_their_task(
+    runner: Runner,
+    tests_by_task: Mapping[str, Sequence[str]],
+    task_of: Mapping[str, str],
+    baseline: Mapping[str, str],
+    found: Sequence[Suspect],
+) -> list[Suspect]:
+    """Tests that failed in their task's run, and pass alone: their polluter ran before
+    them in their own task, so they fail in every order and never changed outcome."""
+    seen = {s.test for s in found}
+    failing = [t for t, o in baseline.items() if o in FAILING and t not in seen and t in task_of]
+    failing = failing[:MAX_ALONE]
+    if not failing:
+        return []
+    runs = _many(runner, [Request((t,), label="alone", fresh=True) for t in failing])
+    more = []
+    for test, run in zip(failing, runs, strict=True):
+        own = list(tests_by_task.get(task_of[test], []))
+        home = tuple(own[: own.index(test)]) if test in own else ()
+        if home and run.outcomes.get(test) == Outcome.PASSED:
+            more.append(Suspect(test, "victim", "task", home, home=home))
+    return more
 
 
 def _many(runner: Runner, requests: Sequence[Request]) -> list[Run]:

@@ -150,8 +150,15 @@ def investigate(
         if not kind_of_run("brittle", check.outcomes.get(test)):
             return verdict
     elif suspect.kind == "brittle" and kind_of_run("brittle", alone.outcomes.get(test)):
-        # passes alone too: it was its task's run that was unlucky
-        return verdict
+        # it passes alone, yet failed in its task's run: a test of its own task that ran
+        # before it there pollutes it (a victim inside one task), unless that run was
+        # unlucky (then it is flaky)
+        if not suspect.home:
+            return verdict
+        verdict.kind, prefix = "victim", suspect.home
+        check = yield Request((*prefix, test), fresh=True)
+        if not kind_of_run("victim", check.outcomes.get(test)):
+            return verdict
     if not prefix:
         # nothing ran before it, and alone it behaves: flaky
         return verdict

@@ -103,22 +103,39 @@ def _module_names(
 ) -> tuple[frozenset[str], list[str], list[type]]:
     names, classes = [], []
     for attr, value in list(namespace.items()):
-        if attr.startswith("__"):
+        if attr.startswith("__") or isinstance(value, types.ModuleType):
             continue
-        if isinstance(value, type):
-            if getattr(value, "__module__", None) == name:
-                classes.append(value)
-        elif not _skipped(value):
+        if isinstance(value, type) and getattr(value, "__module__", None) == name:
+            classes.append(value)
+        if not _skipped(value) or not _defined_here(value, name, attr):
+            # data, or a class or function bound under another name than its own
+            # definition's (`pkg.network = Mainnet`): rebinding it is a change too
             names.append(attr)
     return frozenset(namespace), names, classes
 
 
+def _defined_here(value: object, module: str, attr: str) -> bool:
+    """Is this the module's own `def` or `class` of that name (not a selection of one)?"""
+    return (
+        getattr(value, "__module__", None) == module
+        and getattr(value, "__qualname__", None) == attr
+    )
+
+
 def _class_names(space: Mapping[str, Any]) -> list[str]:
-    # methods, properties, classmethods and slots are descriptors: not data
+    # methods, properties, classmethods and slots are descriptors: not data; a class
+    # held by a class attribute (`Config.backend = Sqlite`) is a binding that can change
     return [
         attr
         for attr, value in list(space.items())
-        if not attr.startswith("__") and not hasattr(value, "__get__") and not _skipped(value)
+        if not attr.startswith("__")
+        and (
+            (not hasattr(value, "__get__") and not _skipped(value))
+            or (
+                isinstance(value, type)
+                and not getattr(value, "__qualname__", "").endswith(f".{attr}")
+            )
+        )
     ]
 
 
@@ -138,9 +155,12 @@ def state(prefix: str) -> dict[str, object]:
     for name, _, namespace, names in DATA_NAMES.items(prefix):
         for attr in names:
             value = namespace.get(attr, missing)
-            if value is missing or _skipped(value):
+            if value is missing or isinstance(value, types.ModuleType):
                 continue
-            snapshot[f"global {name}.{attr}"] = _fingerprint(value)
+            # a class or function is its identity: what matters is which one is bound
+            snapshot[f"global {name}.{attr}"] = (
+                ("binding", id(value)) if _skipped(value) else _fingerprint(value)
+            )
     for key, value in os.environ.items():
         if key != "PYTEST_CURRENT_TEST":
             snapshot[f"environment variable {key}"] = value
