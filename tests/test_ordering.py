@@ -294,3 +294,28 @@ def test_a_test_that_fails_in_its_own_task_but_passes_alone(
     assert finding["task"] == "one"
     assert reproduce_fails(pytester, finding["reproduce"])
     assert not [f for f in data["findings"] if f["rule"] == "flaky"]
+
+
+def test_a_brittle_test_with_setters_on_both_sides_is_found(pytester: pytest.Pytester) -> None:
+    """Every order put one of its two setters first: found by the luck of a shuffle, or not
+    at all (issue 11, item 3). The run without the state changers shows it, every time."""
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n  one: {tests: [test_one.py]}\n  other: {tests: [test_o.py]}\n",
+    )
+    pytester.makepyfile(
+        shared="FLAGS = {}\n",
+        test_one="import shared\n\n"
+        "def test_set_first():\n    shared.FLAGS['ready'] = 1\n\n"
+        "def test_needs_it():\n    assert shared.FLAGS.get('ready')\n\n"
+        "def test_set_again():\n    shared.FLAGS['ready'] = 2\n",
+        test_o="def test_o():\n    pass\n",
+    )
+    result, data = run(pytester, "--delegation-shuffles=0")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    [finding] = ordering(data)
+    assert finding["test"] == "test_one.py::test_needs_it"
+    assert finding["kind"] == "brittle"
+    assert finding["culprit_test"] == "test_one.py::test_set_first"
+    assert "without state changers" in finding["message"]
+    assert any(r.get("label") == "without state changers" for r in data["timeline"])
