@@ -102,3 +102,13 @@ def shop(pytester: pytest.Pytester) -> pytest.Pytester:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(source)
     return pytester
+
+
+@pytest.fixture
+def own_tmp(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A TMPDIR of the test's own: what a run leaves in it is what this run left
+    (the fault tests use it; see faultlib.py)."""
+    folder = pytester.path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    return folder

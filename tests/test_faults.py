@@ -15,47 +15,12 @@ import subprocess
 import sys
 import time
 
+from faultlib import processes_of
+from faultlib import temp_folders
 import pytest
 
 
-def processes_of(folder: Path) -> list[str]:
-    """Processes still running that came from a run in `folder`.
-
-    By command line, working directory, or environment: every process a run starts
-    inherits the test's own TMPDIR (see `own_tmp`), even one that left its process
-    group or whose parent died.
-    """
-    found = []
-    me = os.getpid()
-    needle = str(folder)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-            environ = Path(f"/proc/{entry}/environ").read_bytes().decode(errors="replace")
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        if "State:\tZ" in status:
-            continue
-        if needle in cmdline or cwd == needle or f"TMPDIR={needle}/" in environ:
-            found.append(f"{entry}: {cmdline.strip()}")
-    return found
-
-
-@pytest.fixture(autouse=True)
-def own_tmp(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A TMPDIR of the test's own: what a run leaves in it is what this run left."""
-    folder = pytester.path / "tmp"
-    folder.mkdir()
-    monkeypatch.setenv("TMPDIR", str(folder))
-    return folder
-
-
-def temp_folders() -> set[str]:
-    return {n for n in os.listdir(os.environ["TMPDIR"]) if n.startswith("pytest-delegation-")}
+pytestmark = pytest.mark.usefixtures("own_tmp")
 
 
 @pytest.fixture

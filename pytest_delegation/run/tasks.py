@@ -56,7 +56,12 @@ class TaskItem:
 
 
 class Sink(Protocol):
-    """Where a runner's reports go: pytest's hooks (`replay.Replayer`), or a test's fake."""
+    """Where a runner's reports go: pytest's hooks (`replay.Replayer`), or a test's fake.
+
+    ``replayed`` holds the tests already shown: each is shown once.
+    """
+
+    replayed: set[str]
 
     def report(self, data: dict[str, Any]) -> Any: ...
     def replay(self, nodeid: str, location: Location, reports: list[Any]) -> None: ...
@@ -362,11 +367,11 @@ class TaskRunner:
         self.results.settle(task, status, crash)
         attempts = self.history[task]
         last = attempts[-1]
-        replayed = getattr(self.sink, "replayed", None)
+        replayed = self.sink.replayed
         for item in self.items_by_task[task]:
             nodeid = item.nodeid
             held = next((a.held[nodeid] for a in reversed(attempts) if nodeid in a.held), None)
-            if replayed is not None and nodeid in replayed:
+            if nodeid in replayed:
                 continue
             if held is not None:
                 self.sink.replay(nodeid, *held)
@@ -397,14 +402,12 @@ class TaskRunner:
             self.progress.blocked(task, culprit)
 
     def _settle_untagged(self, attempt: Attempt, not_run: str) -> None:
-        replayed = getattr(self.sink, "replayed", None)
+        replayed = self.sink.replayed
         for item in self.untagged:
             held = attempt.held.get(item.nodeid)
             if held:
                 self.sink.replay(item.nodeid, *held)
-            elif item.nodeid not in attempt.outcomes and not (
-                replayed is not None and item.nodeid in replayed
-            ):
+            elif item.nodeid not in attempt.outcomes and item.nodeid not in replayed:
                 self._replay_not_run(item, not_run)
                 self.results.not_run(None, item.nodeid)
 

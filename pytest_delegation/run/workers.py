@@ -8,8 +8,10 @@ are kept in pytest's cache so the next run starts the longest tasks first.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+import contextlib
 from pathlib import Path
 import shutil
 import tempfile
@@ -252,13 +254,13 @@ class WorkerMode:
         )
         return runner
 
-    def _drive(self, runner: TaskRunner, results: Results) -> None:
-        workdir = Path(tempfile.mkdtemp(prefix="pytest-delegation-"))
+    @contextlib.contextmanager
+    def _work_folder(self, prefix: str) -> Iterator[Path]:
+        """A temporary folder for a batch of runs, removed however the batch ends."""
+        workdir = Path(tempfile.mkdtemp(prefix=prefix))
         interrupts.track(str(workdir))
-        launcher = self._launcher(workdir, self.coverage is not None)
         try:
-            if not Pool(self.workers, launcher.start, self.settings.timeout).run(runner):
-                runner.stop()
+            yield workdir
         except BaseException:
             # a child the server was forking as Ctrl-C came is known to no one but the
             # server: closing it takes such children down before their folder goes
@@ -267,6 +269,14 @@ class WorkerMode:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             interrupts.untrack(str(workdir))
+
+    def _drive(self, runner: TaskRunner, results: Results) -> None:
+        try:
+            with self._work_folder("pytest-delegation-") as workdir:
+                launcher = self._launcher(workdir, self.coverage is not None)
+                if not Pool(self.workers, launcher.start, self.settings.timeout).run(runner):
+                    runner.stop()
+        finally:
             self._remember_durations(list(runner.items_by_task), results)
 
     def _hand_over_coverage(self, worker: Handle) -> None:
@@ -291,9 +301,7 @@ class WorkerMode:
             for item in items
         }
         tests = {task: [i.nodeid for i in items] for task, items in by_task.items()}
-        workdir = Path(tempfile.mkdtemp(prefix="pytest-delegation-order-"))
-        interrupts.track(str(workdir))
-        try:
+        with self._work_folder("pytest-delegation-order-") as workdir:
             runner = SequenceRunner(
                 self._launcher(workdir, coverage=False),
                 self.workers,
@@ -314,13 +322,6 @@ class WorkerMode:
                 lambda line: self.progress.say(line, bold=True),
                 Reproducer(self.config.rootpath, self.workers).verified,
             )
-        except BaseException:
-            # as in `_drive`: no child of the server outlives the order check's folder
-            self.close()
-            raise
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-            interrupts.untrack(str(workdir))
         reproduced = sum(1 for f in findings if "reproduce" in f.extra)
         reused = f" ({runner.reused} more answered by an identical run)" * bool(runner.reused)
         note = (
