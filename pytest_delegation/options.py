@@ -104,6 +104,45 @@ start_type = _choice("a start method", ("fork", "spawn"))
 fail_on_type = _choice("a level", ("error", "warning", "never"))
 
 
+def tasks_type(value: str) -> tuple[str, ...]:
+    """``--delegation-task=a,b`` (repeatable): the tasks one CI job runs."""
+    words = tuple(w.strip() for w in value.split(",") if w.strip())
+    if not words:
+        raise argparse.ArgumentTypeError("name a task id (or a comma list of them)")
+    return words
+
+
+CI_TARGETS = ("github", "gitlab", "matrix")
+CI_DEFAULTS = {
+    "github": ".github/workflows/delegation.yml",
+    "gitlab": ".gitlab/delegation.yml",
+    "matrix": "-",
+}
+
+
+def ci_type(value: str) -> tuple[str, str]:
+    """``--delegation-ci=github|gitlab|matrix[:PATH]``: what to write, and where."""
+    target, sep, dest = value.partition(":")
+    if target not in CI_TARGETS:
+        raise argparse.ArgumentTypeError(
+            f"unknown CI target '{target}'{did_you_mean(target, CI_TARGETS)} "
+            "(use github[:PATH], gitlab[:PATH] or matrix[:PATH])"
+        )
+    if sep and not dest:
+        raise argparse.ArgumentTypeError(f"'{target}:' needs a file name after the colon")
+    return target, dest or CI_DEFAULTS[target]
+
+
+def jobs_type(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a number of jobs") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("the job limit must be at least 1")
+    return number
+
+
 def checks_type(value: str) -> tuple[str, ...]:
     words = [w.strip() for w in value.split(",") if w.strip()]
     if words in (["all"], []):
@@ -131,7 +170,8 @@ class Settings:
     schedule: str
     checks: tuple[str, ...]
     fail_on: str
-    task: str | None
+    #: ``--delegation-task``: the tasks this run is narrowed to (none: all)
+    tasks: tuple[str, ...]
     ignore: tuple[str, ...]
     diff: str | None = None
     seed: int | None = None
@@ -140,10 +180,16 @@ class Settings:
     preload: tuple[str, ...] = ()
     #: where the number of workers came from when not from the plugin's own option
     workers_from: str = ""
+    #: ``--delegation-ci``: (github|gitlab|matrix, destination or "-")
+    ci: tuple[str, str] | None = None
+    ci_jobs: int | None = None
+    ci_template: str | None = None
+    #: ``--delegation-upstream``: the folder of the dependencies' job reports
+    upstream: str | None = None
 
     @property
     def enabled(self) -> bool:
-        return bool(self.reports)
+        return bool(self.reports) or self.ci is not None
 
 
 def _ini(config: pytest.Config, name: str) -> str:
@@ -198,7 +244,7 @@ def resolve(config: pytest.Config) -> Settings:
         ),
         checks=tuple(checks),  # type: ignore[arg-type]
         fail_on=str(fail_on),
-        task=opt.delegation_task,
+        tasks=tuple(dict.fromkeys(t for group in opt.delegation_task or () for t in group)),
         diff=opt.delegation_diff,
         seed=opt.delegation_seed,
         shuffles=int(
@@ -211,6 +257,10 @@ def resolve(config: pytest.Config) -> Settings:
         start=str(
             opt.delegation_start or _from_ini(config, "delegation_start", start_type, "fork")
         ),
+        ci=opt.delegation_ci,
+        ci_jobs=opt.delegation_ci_jobs,
+        ci_template=_ini(config, "delegation_ci_template") or None,
+        upstream=opt.delegation_upstream,
     )
 
 

@@ -117,10 +117,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--delegation-task",
         dest="delegation_task",
-        metavar="ID",
-        help="Run and report one task alone (CI sharding).",
+        action="append",
+        type=options.tasks_type,
+        metavar="ID[,ID...]",
+        help="Run and report only these tasks (a CI job's share). Repeatable.",
+    )
+    group.addoption(
+        "--delegation-upstream",
+        dest="delegation_upstream",
+        metavar="DIR",
+        help="A CI job's dependencies' JSON reports (downloaded artifacts): a failed or "
+        "blocked dependency blocks the tasks that need it.",
+    )
+    group.addoption(
+        "--delegation-ci",
+        dest="delegation_ci",
+        type=options.ci_type,
+        metavar="github|gitlab|matrix[:PATH]",
+        help="Write CI jobs for the plan (a GitHub Actions workflow, a GitLab CI file, or "
+        "the matrix JSON, - for standard output); runs no test.",
+    )
+    group.addoption(
+        "--delegation-ci-jobs",
+        dest="delegation_ci_jobs",
+        type=options.jobs_type,
+        metavar="N",
+        help="At most N jobs per wave in --delegation-ci: a wave's tasks are packed by "
+        "their recorded durations, longest first.",
     )
     parser.addini("delegation_plan", "The delegation plan file, relative to the ini file.")
+    parser.addini(
+        "delegation_ci_template",
+        "The YAML file that says how a generated CI job installs the project "
+        "(--delegation-ci), relative to the ini file.",
+    )
     parser.addini("delegation_workers", "Task workers at once (N, auto or 0).")
     parser.addini("delegation_retries", "Fresh-worker retries of a failed task (default 1).")
     parser.addini("delegation_timeout", "Wall-clock limit of one worker run, in seconds.")
@@ -152,7 +182,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # was a fork bomb with `addopts = --delegation-report`. The mark is taken out of the
     # environment, so pytest runs the tests themselves start behave as anywhere else.
     started_by_us = os.environ.pop(options.ROLE, None)
-    if not config.option.delegation_report:
+    if not config.option.delegation_report and not config.option.delegation_ci:
         return
     if started_by_us or config.getoption("delegation_child", None):
         return

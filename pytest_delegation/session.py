@@ -9,8 +9,10 @@ the end to `report.build`. The results of the run are recorded in one `Results`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import os
 import random
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -37,8 +39,14 @@ from pytest_delegation.run.tasks import positions
 from pytest_delegation.run.workers import WorkerMode
 
 
+if TYPE_CHECKING:
+    from pytest_delegation.ci.generate import Generated
+
+
 #: the checks that need workers
 RUN_CHECKS = ("isolation", "boundaries", "order")
+#: the name of the CI job a run is, written into its JSON report
+JOB_ENV = "PYTEST_DELEGATION_JOB"
 
 
 class DelegationSession:
@@ -55,9 +63,12 @@ class DelegationSession:
         self.plan: Plan | None = None
         if settings.plan != AUTO:
             self.plan = configured_plan(config, settings)
-            scope.check_task_option(settings.task, self.plan)
+            scope.check_task_option(settings.tasks, self.plan)
         self.rootdir = config.rootpath
         self.started = time.perf_counter()
+        self.started_at = time.time()
+        #: the CI job this run is (set by the generated workflows), for `combine`
+        self.job = os.environ.get(JOB_ENV) or None
         #: the origin of the timeline of worker runs
         self.clock = time.monotonic()
         self.timeline: list[TimelineRow] = []
@@ -69,10 +80,14 @@ class DelegationSession:
         #: report files that could not be written at the end, and why
         self.write_problems: list[str] = []
         self.seed = settings.seed if settings.seed is not None else random.randrange(10**6)
-        self.workers = worker_count(config, settings, self.plan)
+        #: --delegation-ci writes jobs and runs nothing: no workers
+        self.workers = 0 if settings.ci else worker_count(config, settings, self.plan)
+        self.generated: Generated | None = None
         self.mode = mode_label(self.workers, settings.schedule, settings.workers_from)
         from pytest_delegation.run.inprocess import InProcess
 
+        #: another CI job's tasks that did not pass -> the task that failed first
+        self.upstream: dict[str, str] = {}
         self.runner: WorkerMode | InProcess | None = (
             WorkerMode(config, settings, self.workers) if self.workers else None
         )
@@ -86,9 +101,6 @@ class DelegationSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         interrupts.sigterm_as_ctrl_c()
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        interrupts.restore()
 
     # -- collection ------------------------------------------------------------------
 
@@ -112,10 +124,14 @@ class DelegationSession:
         if isinstance(self.runner, WorkerMode):
             self.runner.positions = positions(item.nodeid for item in items)
         self.plan = plan = mapped.plan
+        if self.settings.upstream:
+            self.upstream = self._upstream(plan, mapped.assignment)
+            if isinstance(self.runner, WorkerMode):
+                self.runner.upstream = self.upstream
         self.assignment = mapped.assignment
         self.results = Results(plan.tasks)
-        if self.settings.task:
-            self.results.only(self.settings.task)
+        if self.settings.tasks:
+            self.results.only(self.settings.tasks)
         from pytest_delegation.checks.collection import collection_findings
 
         for finding in collection_findings(
@@ -123,25 +139,47 @@ class DelegationSession:
             plan,
             self.assignment,
             mapped.refs,
-            complete=scope.complete_collection(self.config, self.settings.task),
+            complete=scope.complete_collection(self.config),
             plan_file=self._plan_label(),
             boundaries="boundaries" in self.settings.checks,
             diff=self.settings.diff,
         ):
             self.add_finding(finding)
 
+    def _upstream(self, plan: Plan, assignment: Assignment) -> dict[str, str]:
+        """``--delegation-upstream``: the dependencies another CI job ran that failed."""
+        from pathlib import Path
+
+        from pytest_delegation.ci.needs import upstream_blocks
+        from pytest_delegation.ci.reports import ReportError
+
+        assert self.settings.upstream is not None
+        folder = Path(self.config.invocation_params.dir, self.settings.upstream)
+        selected = self.settings.tasks or tuple(plan.tasks)
+        try:
+            return upstream_blocks(plan, selected, set(assignment.task_of.values()), folder)
+        except ReportError as exc:
+            raise pytest.UsageError(
+                f"--delegation-upstream={self.settings.upstream}: {exc}"
+            ) from None
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.assignment is None or self.plan is None:
             return
         task_of = self.assignment.task_of
-        if self.settings.task:
-            scope.narrow_to_task(self.config, session.items, task_of, self.settings.task)
+        if self.settings.tasks:
+            scope.narrow_to_tasks(self.config, session.items, task_of, self.settings.tasks)
         scope.sort_by_wave(session.items, task_of, self.plan)
         for item in session.items:
             task = task_of.get(item.nodeid)
             if task is not None and task in self.results:
                 self.results.collected(task)
+        if self.settings.ci is not None:
+            from pytest_delegation.ci.generate import from_config
+
+            self.generated = from_config(self.config, self.settings, self.plan, task_of.values())
+            return
         if self.workers == 0:
             from pytest_delegation.run.inprocess import InProcess
 
@@ -153,6 +191,7 @@ class DelegationSession:
                 task_of,
                 self.results,
                 [t for t in ordered if t in self.results],
+                self.upstream,
             )
             self.config.pluginmanager.register(self.runner, InProcess.name)
 
@@ -161,6 +200,8 @@ class DelegationSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
 
+        if self.settings.ci is not None:
+            return True  # the jobs are written: nothing runs here
         mode = self.runner
         if not isinstance(mode, WorkerMode) or self.assignment is None or self.plan is None:
             # pytest's own loop, in wave order
@@ -241,7 +282,7 @@ class DelegationSession:
             skipped_checks=tuple(
                 c for c in self.settings.checks if c not in checks and c not in unfinished
             ),
-            collect_only=bool(self.config.option.collectonly),
+            collect_only=bool(self.config.option.collectonly) or self.generated is not None,
             notes=self.notes,
             timeline=self.timeline,
             seed=self.seed if "order" in checks or "order" in unfinished else None,
@@ -249,13 +290,19 @@ class DelegationSession:
             fail_on=self.settings.fail_on,
             interrupted=interrupted,
             unfinished=unfinished,
+            job=self.job,
+            started_at=self.started_at,
+            tests_of=self.assignment.by_task,
         )
         self.report = report
         self.config.hook.pytest_delegation_report(config=self.config, report=report)
         self.write_problems = write_reports(
             report, self.settings.reports, self.config.invocation_params.dir
         )
-        session.exitstatus = exit_status(report, session.exitstatus)
+        if self.generated is None or self.settings.reports:
+            # --delegation-ci alone succeeds once the jobs are written; with a report
+            # too, the plan's findings give the verdict as in any collect-only run
+            session.exitstatus = exit_status(report, session.exitstatus)
 
     def _plan_label(self) -> str:
         assert self.plan is not None
@@ -268,6 +315,17 @@ class DelegationSession:
             render(self.report, terminalreporter, self.config.get_verbosity())
         for problem in self.write_problems:
             terminalreporter.write_line(f"delegation: ERROR: {problem}", red=True, bold=True)
+        if self.generated is not None:
+            assert self.plan is not None
+            tasks = len({t for job in self.generated.jobs for t in job.tasks})
+            terminalreporter.write_line(self.generated.summary(tasks), bold=True)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        interrupts.restore()
+        if self.generated is not None and self.generated.path is None:
+            # standard output, after pytest's last line: `... | tail -n 1` gives a script
+            # the matrix alone
+            print(self.generated.text.rstrip("\n"), flush=True)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         if self.plan is None:

@@ -77,3 +77,8 @@ def task_status(outcomes: Iterable[str]) -> Status:
     if seen <= {Outcome.SKIPPED}:
         return Status.SKIPPED
     return Status.PASSED
+
+
+#: pytest's cache key of each task's last duration: the scheduler starts the longest
+#: first, and `--delegation-ci` packs jobs by them (`combine` merges a CI run's back)
+DURATIONS_KEY = "delegation/durations"

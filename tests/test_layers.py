@@ -33,10 +33,14 @@ LAYERS = {
     "order": 5,
     "report": 5,
     "run": 6,
+    #: CI jobs and combine: beside run, never importing it
+    "ci": 6,
     "session": 7,
     "hookspecs": 7,
     "fixtures": 8,
     "plugin": 9,
+    "cli": 9,
+    "__main__": 10,
     "__init__": 9,
 }
 

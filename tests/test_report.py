@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -112,8 +113,11 @@ def test_json_report(shop: pytest.Pytester) -> None:
         "warnings": 1,
         "duration": data["summary"]["duration"],
         "seed": None,
+        "started_at": pytest.approx(time.time(), abs=120),
         "verdict": "failed",
     }
+    assert data["job"] is None
+    assert data["plan"]["digest"].startswith("sha256:")
     assert list((shop.path / "out").iterdir()) == [shop.path / "out/report.json"]
 
 

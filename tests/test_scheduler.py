@@ -106,3 +106,20 @@ def test_stop_drops_everything_not_started() -> None:
     assert s.stop() == ["b", "c", "d"]
     s.finish("a", Status.PASSED)
     assert s.done
+
+
+def test_an_upstream_failure_blocks_its_dependents_before_anything_starts() -> None:
+    # c (here) needs a, which another CI job ran and failed; d needs c: both blocked,
+    # and b, which needs nothing of a, still runs
+    s = make(DIAMOND, runnable=["b", "c", "d"], upstream={"a": "a"})
+    assert s.upfront == ["c", "d"]
+    assert s.blocked_by == {"c": "a", "d": "a"}
+    assert s.final == {"c": Status.BLOCKED, "d": Status.BLOCKED}
+    assert s.ready() == ["b"]
+    assert "depends on 'a', which failed" in s.blocked_reason("c")
+
+
+def test_an_upstream_task_blocked_further_up_names_the_first_failure() -> None:
+    s = make({"z": [], "a": ["z"], "c": ["a"]}, runnable=["c"], upstream={"a": "z"})
+    assert s.blocked_by["c"] == "z"
+    assert s.upfront == ["c"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Mapping
 
 import pytest
@@ -10,18 +11,23 @@ from pytest_delegation.plan.model import Plan
 from pytest_delegation.plan.problems import did_you_mean
 
 
-def check_task_option(task: str | None, plan: Plan) -> None:
-    if task and task not in plan.tasks:
-        raise pytest.UsageError(
-            f"--delegation-task={task}: no such task in {plan.path.name}"
-            f"{did_you_mean(task, plan.tasks)}"
-        )
+def check_task_option(tasks: Collection[str], plan: Plan) -> None:
+    problems = [
+        f"--delegation-task={task}: no such task in {plan.path.name}"
+        f"{did_you_mean(task, plan.tasks)}"
+        for task in tasks
+        if task not in plan.tasks
+    ]
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
 
 
-def complete_collection(config: pytest.Config, task: str | None) -> bool:
-    """Did this run collect the whole suite, so that a task without tests has none?"""
-    if task:
-        return False
+def complete_collection(config: pytest.Config) -> bool:
+    """Did this run collect the whole suite, so that a task without tests has none?
+
+    ``--delegation-task`` does not narrow it: it deselects after the whole collection is
+    mapped, so every CI job reports the same plan findings and `combine` keeps one.
+    """
     lf = config.pluginmanager.get_plugin("lfplugin")
     if lf is not None and getattr(lf, "_skipped_files", False):
         return False
@@ -36,12 +42,15 @@ def complete_collection(config: pytest.Config, task: str | None) -> bool:
     return True
 
 
-def narrow_to_task(
-    config: pytest.Config, items: list[pytest.Item], task_of: Mapping[str, str], task: str
+def narrow_to_tasks(
+    config: pytest.Config,
+    items: list[pytest.Item],
+    task_of: Mapping[str, str],
+    tasks: Collection[str],
 ) -> None:
     """``--delegation-task``: deselect every test of another task (or of none)."""
-    keep = [i for i in items if task_of.get(i.nodeid) == task]
-    dropped = [i for i in items if task_of.get(i.nodeid) != task]
+    keep = [i for i in items if task_of.get(i.nodeid) in tasks]
+    dropped = [i for i in items if task_of.get(i.nodeid) not in tasks]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = keep

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -32,6 +34,9 @@ def build_report(
     fail_on: str,
     interrupted: bool = False,
     unfinished: tuple[str, ...] = (),
+    job: str | None = None,
+    started_at: float = 0.0,
+    tests_of: Mapping[str, list[str]] | None = None,
 ) -> RunReport:
     """The report, failed when a task did, a test did, or a finding fails the run."""
     report = RunReport(
@@ -50,6 +55,9 @@ def build_report(
         seed=seed,
         interrupted=interrupted,
         unfinished=unfinished,
+        job=job,
+        started_at=started_at,
+        tests_of=tests_of or {},
     )
     report.failed = results.failed() or tests_failed > 0 or fails(findings, fail_on)
     return report
@@ -70,7 +78,6 @@ def write_reports(
     One that cannot be written (a full disk, a folder removed meanwhile) is named in the
     returned problems; the others are still written, and the run goes on to its end.
     """
-    import json
     from pathlib import Path
 
     from pytest_delegation.report.data import report_data
@@ -83,19 +90,25 @@ def write_reports(
     data = report_data(report)
     for kind, dest in files:
         path = Path(str(base)) / dest
-        if kind == "json":
-            text = json.dumps(data, indent=2, default=str) + "\n"
-        elif kind == "markdown":
-            from pytest_delegation.report.markdown import render_markdown
-
-            text = render_markdown(data)
-        else:
-            from pytest_delegation.report.html import render_html
-
-            text = render_html(data)
+        text = render_file(kind, data)
         try:
             write_atomic(path, text)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             problems.append(f"the {kind} report could not be written to {path}: {reason}")
     return problems
+
+
+def render_file(kind: str, data: dict[str, Any]) -> str:
+    """A file report's text from the JSON data: json, markdown or html."""
+    if kind == "json":
+        import json
+
+        return json.dumps(data, indent=2, default=str) + "\n"
+    if kind == "markdown":
+        from pytest_delegation.report.markdown import render_markdown
+
+        return render_markdown(data)
+    from pytest_delegation.report.html import render_html
+
+    return render_html(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_delegation.plan.digest import plan_digest
 from pytest_delegation.report.model import RunReport
 
 
@@ -19,7 +20,7 @@ def report_data(report: RunReport) -> dict[str, Any]:
             "depends_on": list(task.depends_on),
             "resources": list(task.resources),
             "wave": plan.wave_of(task_id),
-            "tests": sorted(result.tests) if result else [],
+            "tests": sorted(report.tests_of.get(task_id) or (result.tests if result else [])),
         }
     tasks = {}
     for task_id, result in report.tasks.items():
@@ -37,8 +38,10 @@ def report_data(report: RunReport) -> dict[str, Any]:
         tasks[task_id] = entry
     data: dict[str, Any] = {
         "version": 1,
+        "job": report.job,
         "plan": {
             "path": report.plan_path,
+            "digest": plan_digest(plan),
             "max_parallel": plan.max_parallel,
             "shared": list(plan.shared),
             "waves": [list(wave) for wave in plan.waves],

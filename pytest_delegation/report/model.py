@@ -85,9 +85,10 @@ class Results:
     def __getitem__(self, task: str) -> TaskResult:
         return self.tasks[task]
 
-    def only(self, task: str) -> None:
-        """Keep one task (``--delegation-task``)."""
-        self.tasks = {task: self.tasks[task]}
+    def only(self, tasks: Iterable[str]) -> None:
+        """Keep these tasks (``--delegation-task``), in plan order."""
+        keep = set(tasks)
+        self.tasks = {task: result for task, result in self.tasks.items() if task in keep}
 
     def collected(self, task: str) -> None:
         self.tasks[task].collected += 1
@@ -185,6 +186,13 @@ class RunReport:
     #: Ctrl-C or SIGTERM stopped the run; ``unfinished`` are the checks it cut short
     interrupted: bool = False
     unfinished: tuple[str, ...] = ()
+    #: each task's tests in the whole collection, also those this run did not select
+    #: (``--delegation-task``, ``-k``): what the plan section lists
+    tests_of: Mapping[str, list[str]] = field(default_factory=dict)
+    #: the CI job that wrote the report (``PYTEST_DELEGATION_JOB``), for `combine`
+    job: str | None = None
+    #: when the session started (seconds since the epoch): combine lines up the jobs
+    started_at: float = 0.0
 
     @property
     def verdict(self) -> str:
@@ -216,4 +224,5 @@ class RunReport:
             "warnings": self.warnings,
             "duration": round(self.duration, 3),
             "seed": self.seed,
+            "started_at": round(self.started_at, 3),
         }

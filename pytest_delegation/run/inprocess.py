@@ -30,11 +30,12 @@ class InProcess:
         task_of: Mapping[str, str],
         results: Results,
         runnable: Sequence[str],
+        upstream: Mapping[str, str] | None = None,
     ) -> None:
         self.plan = plan
         self.task_of = task_of
         self.results = results
-        self.scheduler = Scheduler(plan, runnable, retries=0)
+        self.scheduler = Scheduler(plan, runnable, retries=0, upstream=upstream)
         self.waves = WaveHooks(config, plan, runnable, results)
         self.current_wave: int | None = None
         self.started: set[str] = set()

@@ -23,6 +23,9 @@ class Scheduler:
     mode: str = "waves"
     retries: int = 1
     estimates: Mapping[str, float] | None = None
+    #: dependencies outside this run (another CI job's) that did not pass -> the task
+    #: that failed first: their dependents here are blocked before anything starts
+    upstream: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.pending: set[str] = set(self.runnable)
@@ -38,6 +41,12 @@ class Scheduler:
             for dep in task.depends_on:
                 self.dependents[dep].add(task_id)
         self.priority = self._priorities()
+        #: tasks blocked by an upstream failure before the run started, in order
+        self.upfront: list[str] = []
+        for dep, root in sorted((self.upstream or {}).items()):
+            if root != dep:
+                self.blocked_by[dep] = root
+            self.upfront.extend(self._block_dependents(dep))
 
     def _priorities(self) -> dict[str, float]:
         """Length of the longest chain of estimated work that starts at each task."""

@@ -149,6 +149,11 @@ class TaskRunner:
     def next_runs(self, free: int, running: int) -> list[RunSpec]:
         if self.stopped:
             return []
+        while self.scheduler.upfront:
+            # blocked by another CI job's failed task: shown skipped, as any blocked task
+            task = self.scheduler.upfront.pop(0)
+            self._block(task)
+            self.waves.task_settled(task)
         specs = self.again[:free]
         del self.again[:free]
         specs += [self._spec(task) for task in self.scheduler.ready()[: free - len(specs)]]

@@ -46,10 +46,8 @@ from pytest_delegation.run.sequences import SequenceRunner
 from pytest_delegation.run.tasks import TaskItem
 from pytest_delegation.run.tasks import TaskRunner
 from pytest_delegation.run.waves import WaveHooks
+from pytest_delegation.vocab import DURATIONS_KEY
 from pytest_delegation.vocab import Status
-
-
-DURATIONS = "delegation/durations"
 
 
 def as_item(item: pytest.Item) -> TaskItem:
@@ -76,6 +74,8 @@ class WorkerMode:
         #: parametrized ids -> position among their function's tests, in the full
         #: collection (before -k and -m): how a worker finds a test whose id changed
         self.positions: dict[str, int] = {}
+        #: dependencies another CI job ran that did not pass -> the task that failed
+        self.upstream: dict[str, str] = {}
 
     def start_server(self) -> None:
         """Start the server workers fork from (see forkserver.py), while pytest collects."""
@@ -235,6 +235,7 @@ class WorkerMode:
             mode=self.settings.schedule,
             retries=self.settings.retries,
             estimates=self._durations(),
+            upstream=self.upstream,
         )
         runner = TaskRunner(
             scheduler,
@@ -333,7 +334,7 @@ class WorkerMode:
 
     def _durations(self) -> dict[str, float]:
         cache = getattr(self.config, "cache", None)
-        known = cache.get(DURATIONS, {}) if cache is not None else {}
+        known = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
         return known if isinstance(known, dict) else {}
 
     def _remember_durations(self, tasks: Sequence[str], results: Results) -> None:
@@ -346,4 +347,4 @@ class WorkerMode:
             result = results[task]
             if result.attempts and result.status in (Status.PASSED, Status.FLAKY, Status.FAILED):
                 known[task] = round(result.duration, 3)
-        cache.set(DURATIONS, known)
+        cache.set(DURATIONS_KEY, known)
