@@ -18,6 +18,10 @@ import time
 from typing import Any
 
 
+#: how the steps the plugin writes begin (the others are the user's set-up)
+PLUGIN_STEPS = ("python -m pytest ", "pytest-delegation combine ")
+
+
 def env(python: str = sys.executable) -> dict[str, str]:
     # the jobs' `python` and `pytest-delegation` are this environment's, as a CI
     # runner's set-up steps would have installed them
@@ -115,7 +119,9 @@ def play_github(
                         for file in files:
                             if file.exists():
                                 shutil.copy(file, artifacts / where / file.name)
-                elif "run" in step and ("pytest" in step["run"]):
+                elif str(step.get("run", "")).startswith(PLUGIN_STEPS):
+                    # the plugin's own steps; the set-up ones (pip install ...) are
+                    # this environment's already
                     started = time.perf_counter()
                     result = sh(expand(step["run"], leg), copy, job_env, python)
                     if timings is not None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pytest_delegation.report.html.page import _job_lanes
 from pytest_delegation.report.html.page import _lanes
 from pytest_delegation.report.html.page import render_html
 
@@ -366,6 +367,25 @@ def test_lanes_never_overlap() -> None:
         for b, lane_b in zip(runs, lanes, strict=True):
             if a is not b and lane_a == lane_b:
                 assert a["end"] <= b["start"] or b["end"] <= a["start"]
+
+
+def test_a_combined_timeline_has_rows_per_ci_job() -> None:
+    # combine puts every job's runs on one clock: each job gets its own rows, in the
+    # order the jobs started, and its runs never overlap within a row
+    runs: list[dict[str, Any]] = [
+        {"kind": "task", "task": "b", "job": "wave-1-2", "start": 0.2, "end": 1.0},
+        {"kind": "task", "task": "a", "job": "wave-1-1", "start": 0.0, "end": 1.0},
+        {"kind": "task", "task": "c", "job": "wave-1-1", "start": 0.5, "end": 1.5},
+        {"kind": "task", "task": "d", "job": "wave-2-1", "start": 2.0, "end": 3.0},
+    ]
+    lanes, labels = _job_lanes(runs)
+    assert labels == ["wave-1-1", "wave-1-1 (2)", "wave-1-2", "wave-2-1"]
+    assert lanes == [2, 0, 1, 3]
+    data = sample()
+    data["timeline"] = runs
+    page = render_html(data)
+    assert ">wave-1-1 (2)<" in page  # 12 characters: fits the label column
+    assert ">wave-2-1<" in page and "worker 1" not in page
 
 
 def test_verdict_without_the_summary_field() -> None:

@@ -23,6 +23,7 @@ import math
 from typing import Any
 from urllib.parse import quote
 
+from pytest_delegation.report.names import cut
 from pytest_delegation.report.names import plural
 from pytest_delegation.report.names import short_names
 from pytest_delegation.report.names import tally
@@ -296,6 +297,28 @@ def _bar_labels(run: Mapping[str, Any], name: str, kind: str, outcome: str) -> l
     return [name, str(run.get("label") or "")]
 
 
+def _job_lanes(runs: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[str]]:
+    """Rows of the timeline and their labels: a combined report's runs by CI job (each
+    job its own rows, jobs in the order they started), else by worker slot."""
+    jobs = list(dict.fromkeys(str(r["job"]) for r in sorted(runs, key=_start) if r.get("job")))
+    if not jobs:
+        lanes = _lanes(runs)
+        return lanes, [f"worker {lane + 1}" for lane in range(max(lanes) + 1)]
+    lanes = [0] * len(runs)
+    labels: list[str] = []
+    for job in jobs:
+        members = [i for i, r in enumerate(runs) if str(r.get("job")) == job]
+        inner = _lanes([runs[i] for i in members])
+        for i, lane in zip(members, inner, strict=True):
+            lanes[i] = len(labels) + lane
+        labels += [job if lane == 0 else f"{job} ({lane + 1})" for lane in range(max(inner) + 1)]
+    return lanes, labels
+
+
+def _start(run: Mapping[str, Any]) -> float:
+    return float(run.get("start", 0))
+
+
 def _lanes(runs: Sequence[Mapping[str, Any]]) -> list[int]:
     """A worker slot per run: runs never overlap within a row (greedy interval packing)."""
     ends: list[float] = []
@@ -323,14 +346,16 @@ def _timeline(runs: Sequence[Mapping[str, Any]]) -> tuple[str, list[list[Any]]]:
     head = "<section id='timeline'><h2>Timeline of worker runs</h2>"
     if not runs:
         return head + "<p>No worker runs: the tasks ran in this process.</p></section>", []
-    lanes = _lanes(runs)
+    lanes, labels = _job_lanes(runs)
     span = max([float(r.get("end", 0)) for r in runs] + [1e-3])
     scale = PLOT_W / span
     height = AXIS_H + (max(lanes) + 1) * LANE_H + 4
     width = LABEL_W + PLOT_W + 20
     out = [
         head,
-        "<p class='hint'>One row per worker slot; hover a bar for its run and duration. "
+        "<p class='hint'>"
+        + ("One row per CI job" if any(r.get("job") for r in runs) else "One row per worker slot")
+        + "; hover a bar for its run and duration. "
         "The table below lists every run.</p>",
         "<ul class='legend' aria-label='Legend'><li><span class='sw run-task'></span> task "
         "run</li><li><span class='sw run-retry'></span> retry (dashed)</li><li><span class="
@@ -352,9 +377,9 @@ def _timeline(runs: Sequence[Mapping[str, Any]]) -> tuple[str, list[list[Any]]]:
             f"<line class='tick' x1='{x:.1f}' x2='{x:.1f}' y1='{AXIS_H - 6}' y2='{height}'/>"
             f"<text class='axis' x='{x:.1f}' y='14'>{k * step:g} s</text>"
         )
-    for lane in range(max(lanes) + 1):
+    for lane, label in enumerate(labels):
         y = AXIS_H + lane * LANE_H + (LANE_H - BAR_H) / 2 + 15
-        out.append(f"<text class='lane' x='4' y='{y}'>worker {lane + 1}</text>")
+        out.append(f"<text class='lane' x='4' y='{y}'>{_e(cut(label, 12))}</text>")
     rows = []
     for run, lane in zip(runs, lanes, strict=True):
         start, end = float(run.get("start", 0)), float(run.get("end", 0))
