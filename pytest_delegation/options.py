@@ -186,6 +186,10 @@ class Settings:
     ci_template: str | None = None
     #: ``--delegation-upstream``: the folder of the dependencies' job reports
     upstream: str | None = None
+    #: ``--delegation-suggest``: where to write the corrected plan
+    suggest: str | None = None
+    #: ini ``delegation_codeowners``: a CODEOWNERS file as the ownership map
+    codeowners: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -261,6 +265,8 @@ def resolve(config: pytest.Config) -> Settings:
         ci_jobs=opt.delegation_ci_jobs,
         ci_template=_ini(config, "delegation_ci_template") or None,
         upstream=opt.delegation_upstream,
+        suggest=opt.delegation_suggest,
+        codeowners=_ini(config, "delegation_codeowners") or None,
     )
 
 

@@ -123,6 +123,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Run and report only these tasks (a CI job's share). Repeatable.",
     )
     group.addoption(
+        "--delegation-suggest",
+        dest="delegation_suggest",
+        metavar="PATH",
+        help="Write the plan this run says you should have (YAML: your plan with the fixes, "
+        "comments kept) and print each change and why.",
+    )
+    group.addoption(
         "--delegation-upstream",
         dest="delegation_upstream",
         metavar="DIR",
@@ -146,6 +153,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "their recorded durations, longest first.",
     )
     parser.addini("delegation_plan", "The delegation plan file, relative to the ini file.")
+    parser.addini(
+        "delegation_codeowners",
+        "A CODEOWNERS file as the ownership map (relative to the ini file): each owner is a "
+        "task owning what its patterns match, the last matching pattern winning.",
+    )
     parser.addini(
         "delegation_ci_template",
         "The YAML file that says how a generated CI job installs the project "

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 import os
 import random
+import sys
 import time
 from typing import TYPE_CHECKING
+from typing import TextIO
 
 import pytest
 
@@ -27,6 +29,7 @@ from pytest_delegation.collect.loading import plan_label
 from pytest_delegation.collect.mapping import Assignment
 from pytest_delegation.options import Settings
 from pytest_delegation.plan.model import Plan
+from pytest_delegation.report.files import STDOUT
 from pytest_delegation.report.files import destination_problems
 from pytest_delegation.report.model import Results
 from pytest_delegation.report.model import RunReport
@@ -41,6 +44,7 @@ from pytest_delegation.run.workers import WorkerMode
 
 if TYPE_CHECKING:
     from pytest_delegation.ci.generate import Generated
+    from pytest_delegation.report.suggestion import Suggestion
 
 
 #: the checks that need workers
@@ -60,6 +64,10 @@ class DelegationSession:
         problems += destination_problems([(k, d) for k, d in settings.reports if d], base)
         if problems:
             raise pytest.UsageError("\n".join(problems))
+        #: a report for standard output (``json:-``): pytest's own output goes to stderr
+        #: meanwhile, so what an orchestrator reads from stdout is the report alone
+        self.stdout: TextIO | None = None
+        self.stdout_reports: list[str] = []
         self.plan: Plan | None = None
         if settings.plan != AUTO:
             self.plan = configured_plan(config, settings)
@@ -83,6 +91,7 @@ class DelegationSession:
         #: --delegation-ci writes jobs and runs nothing: no workers
         self.workers = 0 if settings.ci else worker_count(config, settings, self.plan)
         self.generated: Generated | None = None
+        self.suggestion: Suggestion | None = None
         self.mode = mode_label(self.workers, settings.schedule, settings.workers_from)
         from pytest_delegation.run.inprocess import InProcess
 
@@ -91,6 +100,9 @@ class DelegationSession:
         self.runner: WorkerMode | InProcess | None = (
             WorkerMode(config, settings, self.workers) if self.workers else None
         )
+        if any(dest == STDOUT for _, dest in settings.reports):
+            # before pytest's terminal reporter takes sys.stdout (this runs tryfirst)
+            self.stdout, sys.stdout = sys.stdout, sys.stderr
 
     def add_finding(self, finding: Finding) -> None:
         if is_ignored(finding, self.ignores):
@@ -297,12 +309,45 @@ class DelegationSession:
         self.report = report
         self.config.hook.pytest_delegation_report(config=self.config, report=report)
         self.write_problems = write_reports(
-            report, self.settings.reports, self.config.invocation_params.dir
-        )
+            report, self.settings.reports, self.config.invocation_params.dir,
+            self.stdout_reports,
+        )  # fmt: skip
+        if self.settings.suggest:
+            self._suggest()
         if self.generated is None or self.settings.reports:
             # --delegation-ci alone succeeds once the jobs are written; with a report
             # too, the plan's findings give the verdict as in any collect-only run
             session.exitstatus = exit_status(report, session.exitstatus)
+
+    def _suggest(self) -> None:
+        """``--delegation-suggest``: the corrected plan, from what this run found."""
+        from pathlib import Path
+
+        from pytest_delegation.collect.mapping import plan_folder
+        from pytest_delegation.report.suggestion import write_suggestion
+        from pytest_delegation.vocab import DURATIONS_KEY
+
+        assert self.plan is not None and self.assignment is not None
+        assert self.settings.suggest is not None
+        dest = Path(self.config.invocation_params.dir, self.settings.suggest)
+        cache = getattr(self.config, "cache", None)
+        durations = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
+        try:
+            self.suggestion = write_suggestion(
+                self.plan,
+                self.findings,
+                {t: r.executed_files for t, r in self.results.tasks.items()},
+                dest=dest,
+                plan_dir=plan_folder(self.plan, self.rootdir),
+                inferred=self.settings.plan == AUTO,
+                tests_of=self.assignment.by_task,
+                test_files={n.split("::", 1)[0] for n in self.assignment.task_of},
+                durations=durations if isinstance(durations, dict) else {},
+            )
+        except OSError as exc:
+            self.write_problems.append(
+                f"the suggested plan could not be written to {dest}: {exc.strerror or exc}"
+            )
 
     def _plan_label(self) -> str:
         assert self.plan is not None
@@ -315,6 +360,9 @@ class DelegationSession:
             render(self.report, terminalreporter, self.config.get_verbosity())
         for problem in self.write_problems:
             terminalreporter.write_line(f"delegation: ERROR: {problem}", red=True, bold=True)
+        if self.suggestion is not None:
+            for line in self.suggestion.lines():
+                terminalreporter.write_line(line)
         if self.generated is not None:
             assert self.plan is not None
             tasks = len({t for job in self.generated.jobs for t in job.tasks})
@@ -322,6 +370,11 @@ class DelegationSession:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         interrupts.restore()
+        if self.stdout is not None:
+            sys.stdout = self.stdout
+            for text in self.stdout_reports:
+                sys.stdout.write(text)
+            sys.stdout.flush()
         if self.generated is not None and self.generated.path is None:
             # standard output, after pytest's last line: `... | tail -n 1` gives a script
             # the matrix alone

@@ -142,3 +142,16 @@ def _data(tasks: int, tests_per_task: int = 2, findings: int = 0) -> dict:  # ty
                     "blocked": 0, "flaky": 0, "errors": 0, "warnings": findings,
                     "duration": 1.0, "seed": None, "verdict": "failed"},
     }  # fmt: skip
+
+
+def test_json_to_standard_output_is_the_report_alone(shop: pytest.Pytester) -> None:
+    # an orchestrator's pre-dispatch check: the verdict as JSON on stdout, pytest's own
+    # lines on stderr
+    result = shop.runpytest_subprocess("--collect-only", "--delegation-report=json:-", "-v")
+    assert result.ret == 0
+    data = json.loads(result.stdout.str())
+    assert data["summary"]["verdict"] == "ok"
+    assert sorted(data["plan"]["tasks"]) == ["order-model", "product-model", "review", "user-model"]
+    assert "collected" in result.stderr.str()
+    both = shop.runpytest("--delegation-report=json:-", "--delegation-report=html:-")
+    assert both.ret == pytest.ExitCode.USAGE_ERROR

@@ -8,6 +8,7 @@ Who owns which file is `plan.ownership.Owners`' answer, as for every check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,11 +66,39 @@ def static_findings(ctx: Context) -> list[Finding]:
 
 
 def file_conflicts(plan: Plan, tree: Tree) -> Iterator[Finding]:
-    """Same-wave tasks that claim one file: in the tree, by literal path, or literal-in-glob."""
+    """Same-wave tasks that claim one file: in the tree, by literal path, or literal-in-glob.
+
+    Under CODEOWNERS' rule (``plan.ownership_rules``) a path has the owners of one rule,
+    the last that matches it, and overlapping patterns are no conflict: two tasks claim a
+    file only when that rule names both. The tasks no rule names keep the plan's rule for
+    the paths no rule matches.
+    """
     owners = Owners(plan)
+    if not plan.ownership_rules:
+        yield from _claim_conflicts(plan, tree, owners, set(plan.tasks), lambda path: True)
+        return
+    yield from _co_owner_conflicts(plan, tree, owners)
+    named = {task_id for _, task_ids in owners.rules for task_id in task_ids}
+    yield from _claim_conflicts(
+        plan,
+        tree,
+        owners,
+        set(plan.tasks) - named,
+        lambda path: owners.rule(path) is None,
+    )
+
+
+def _claim_conflicts(
+    plan: Plan,
+    tree: Tree,
+    owners: Owners,
+    among: set[str],
+    free: Callable[[str], bool],
+) -> Iterator[Finding]:
+    """The plan's rule: tasks (of `among`) whose ``files:`` hold one path (when `free`)."""
     sets = owners.sets
     for wave in plan.waves:
-        claiming = [task_id for task_id in wave if sets[task_id]]
+        claiming = [task_id for task_id in wave if sets[task_id] and task_id in among]
         if len(claiming) < 2:
             continue
         overlaps: dict[tuple[str, str], set[str]] = {}
@@ -83,6 +112,8 @@ def file_conflicts(plan: Plan, tree: Tree) -> Iterator[Finding]:
                 if path not in tree.files:
                     claims.setdefault(path, []).append(task_id)
         for path, tasks in claims.items():
+            if not free(path):
+                continue
             for pair in combinations(sorted(set(tasks)), 2):
                 overlaps.setdefault(pair, set()).add(path)
         # a literal of one task inside another's glob (planned, or in the tree): only the
@@ -90,6 +121,8 @@ def file_conflicts(plan: Plan, tree: Tree) -> Iterator[Finding]:
         index = owners.among(claiming)
         for one in claiming:
             for path in sets[one].literals:
+                if not free(path):
+                    continue
                 for other in index.matching(path):
                     if other != one:
                         pair = (one, other) if one < other else (other, one)
@@ -110,6 +143,53 @@ def file_conflicts(plan: Plan, tree: Tree) -> Iterator[Finding]:
                 extra={
                     "files": shown,
                     "plan_line": plan.tasks[a].positions.get("files", plan.tasks[a].line),
+                },
+            )
+
+
+def _co_owner_conflicts(plan: Plan, tree: Tree, owners: Owners) -> Iterator[Finding]:
+    """CODEOWNERS lines naming several owners of one wave, for the files they decide."""
+    waves = {task_id: n for n, wave in enumerate(plan.waves, start=1) for task_id in wave}
+    for number, (patterns, task_ids) in enumerate(owners.rules):
+        pairs = [
+            (a, b)
+            for a, b in combinations(sorted(task_ids), 2)
+            if a in waves and waves[a] == waves.get(b)
+        ]
+        if not pairs:
+            continue
+        # the files this line decides (no later line matches them), and the paths it
+        # names that are not written yet (not a file, nor a folder of the tree)
+        paths = {path for path in patterns.matching(tree) if owners.rule(path) == number}
+        paths.update(
+            path
+            for path in patterns.literals
+            if path not in tree.files
+            and next(tree.under(path), None) is None
+            and owners.rule(path) == number
+        )
+        if not paths:
+            continue
+        line = plan.ownership_rules[number][2]
+        shown = sorted(paths)
+        more = f" and {len(shown) - 1} more" if len(shown) > 1 else ""
+        for a, b in pairs:
+            yield Finding(
+                "file-conflict",
+                f"CODEOWNERS line {line} gives {shown[0]}{more} to both '{a}' and '{b}', "
+                f"tasks of wave {waves[a]}",
+                fix=(
+                    f"name one owner on CODEOWNERS line {line} (or on a later line, for the "
+                    "files only one of them writes), or make one task depend on the other "
+                    "so they run in different waves"
+                ),
+                task=a,
+                other_task=b,
+                file=shown[0],
+                extra={
+                    "files": shown,
+                    "plan_line": plan.tasks[a].positions.get("files", plan.tasks[a].line),
+                    "codeowners_line": line,
                 },
             )
 

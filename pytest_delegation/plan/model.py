@@ -17,13 +17,13 @@ import re
 import stat
 from typing import Any
 
+from pytest_delegation.plan.formats import read_plan_text
 from pytest_delegation.plan.graph import graph_problems
 from pytest_delegation.plan.positions import Map
 from pytest_delegation.plan.positions import Node
 from pytest_delegation.plan.positions import Scalar
 from pytest_delegation.plan.positions import Seq
 from pytest_delegation.plan.positions import from_python
-from pytest_delegation.plan.positions import read_yaml
 from pytest_delegation.plan.positions import type_name
 from pytest_delegation.plan.problems import PlanError
 from pytest_delegation.plan.problems import PlanProblem
@@ -99,6 +99,10 @@ class Plan:
     version: int = 1
     lines: dict[str, int] = field(default_factory=dict)
     waves: tuple[tuple[str, ...], ...] = ()
+    #: CODEOWNERS' rules, in file order: (CODEOWNERS pattern, owner task ids, line). When
+    #: set, the last rule matching a path names its owners (``plan.codeowners``); empty:
+    #: the plan's own rule, every task whose ``files:`` match. Plain tuples: no import cycle
+    ownership_rules: tuple[tuple[str, tuple[str, ...], int], ...] = ()
     _frozen: bool = field(default=False, repr=False)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -157,7 +161,8 @@ def load_plan(path: Path) -> Plan:
         raise PlanError(
             [PlanProblem(source, line, "is not UTF-8 text; save it as UTF-8")]
         ) from None
-    tree, problems = read_yaml(text, source)
+    # YAML, a Markdown task list or spec-kit's tasks.md, by what the text holds
+    tree, problems, _ = read_plan_text(text, source)
     if tree is None:
         raise PlanError(problems)
     return build_plan(tree, path, problems)

@@ -71,16 +71,21 @@ def exit_status(report: RunReport, current: int | pytest.ExitCode) -> int | pyte
 
 
 def write_reports(
-    report: RunReport, destinations: Sequence[tuple[str, str | None]], base: object
+    report: RunReport,
+    destinations: Sequence[tuple[str, str | None]],
+    base: object,
+    stdout: list[str] | None = None,
 ) -> list[str]:
     """Every file report, each written atomically: a complete file or the old one.
 
     One that cannot be written (a full disk, a folder removed meanwhile) is named in the
-    returned problems; the others are still written, and the run goes on to its end.
+    returned problems; the others are still written, and the run goes on to its end. A
+    report for standard output (``-``) is appended to `stdout` for the caller to print.
     """
     from pathlib import Path
 
     from pytest_delegation.report.data import report_data
+    from pytest_delegation.report.files import STDOUT
     from pytest_delegation.report.files import write_atomic
 
     files = [(kind, dest) for kind, dest in destinations if dest]
@@ -91,6 +96,10 @@ def write_reports(
     for kind, dest in files:
         path = Path(str(base)) / dest
         text = render_file(kind, data)
+        if dest == STDOUT:
+            if stdout is not None:
+                stdout.append(text)
+            continue
         try:
             write_atomic(path, text)
         except OSError as exc:

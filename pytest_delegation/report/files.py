@@ -7,6 +7,10 @@ from pathlib import Path
 import tempfile
 
 
+#: the destination that means standard output (``--delegation-report=json:-``)
+STDOUT = "-"
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write a complete file or leave the old one: readers never see half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +43,15 @@ def destination_problems(destinations: list[tuple[str, str]], base: Path) -> lis
     """
     problems = []
     seen: dict[Path, str] = {}
+    to_stdout = [kind for kind, dest in destinations if dest == STDOUT]
+    if len(to_stdout) > 1:
+        problems.append(
+            f"--delegation-report: {' and '.join(to_stdout)} both go to standard output (-); "
+            "give all but one a file"
+        )
     for kind, dest in destinations:
+        if dest == STDOUT:
+            continue
         path = Path(dest)
         resolved = (base / path).resolve()
         if resolved in seen:
