@@ -18,6 +18,7 @@ from pytest_delegation.order.search import investigate
 from pytest_delegation.order.search import orders
 from pytest_delegation.order.search import suspects
 from pytest_delegation.plan.model import plan_from_dict
+from pytest_delegation.plan.waves import compute_waves
 
 
 Suite = Callable[[tuple[str, ...]], dict[str, str]]
@@ -191,6 +192,24 @@ def test_an_unconfirmed_change_from_a_sticky_run_is_dropped_not_flaky() -> None:
     verdicts = [Verdict("v", "victim", "round 1"), Verdict("w", "victim", "reverse")]
     findings = order_findings(plan, {"v": "a", "w": "a"}, [kept, plain], verdicts)
     assert [(f.rule, f.test) for f in findings] == [("flaky", "w")]
+
+
+def test_a_victim_the_plan_runs_before_its_polluter_is_no_finding() -> None:
+    # 'late' depends on 'early': the plan always runs the victim's task first, so a
+    # polluter in 'late' can never run before it (the chain --delegation-suggest gives)
+    data = {
+        "tasks": {"early": {"tests": ["v"]}, "late": {"tests": ["p"], "depends_on": ["early"]}}
+    }
+    plan = plan_from_dict(data, Path("delegation.yaml"))
+    plan.freeze(compute_waves(plan))
+    suspect = Suspect("v", "victim", "round 1", ("p",))
+    verdict = Verdict("v", "victim", "round 1", confirmed=True, culprits=("p",))
+    assert order_findings(plan, {"v": "early", "p": "late"}, [suspect], [verdict]) == []
+    # the other way round, the plan allows the failing order: a finding
+    swapped = order_findings(plan, {"v": "late", "p": "early"}, [suspect], [verdict])
+    assert [(f.rule, f.task, f.extra["declared_dependency"]) for f in swapped] == [
+        ("hidden-ordering-dependency", "late", True)
+    ]
 
 
 class InterruptedRunner:

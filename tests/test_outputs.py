@@ -151,7 +151,12 @@ def test_json_to_standard_output_is_the_report_alone(shop: pytest.Pytester) -> N
     assert result.ret == 0
     data = json.loads(result.stdout.str())
     assert data["summary"]["verdict"] == "ok"
-    assert sorted(data["plan"]["tasks"]) == ["order-model", "product-model", "review", "user-model"]
+    assert sorted(data["plan"]["tasks"]) == [
+        "order-model",
+        "product-model",
+        "review",
+        "user-model",
+    ]
     assert "collected" in result.stderr.str()
     both = shop.runpytest("--delegation-report=json:-", "--delegation-report=html:-")
     assert both.ret == pytest.ExitCode.USAGE_ERROR

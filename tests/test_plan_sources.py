@@ -135,7 +135,9 @@ def test_the_example_projects_markdown_plan_gives_the_yaml_plans_verdict(
         )  # fmt: skip
         data = json.loads((folder / f"{plan}.json").read_text())
         tasks = {t: (r["status"], r.get("blocked_by")) for t, r in data["tasks"].items()}
-        findings = sorted({(f["rule"], f.get("task"), f.get("other_task")) for f in data["findings"]}, key=str)
+        findings = sorted(
+            {(f["rule"], f.get("task"), f.get("other_task")) for f in data["findings"]}, key=str
+        )
         verdicts.append((result.returncode, data["plan"]["waves"], tasks, findings))
     assert verdicts[0] == verdicts[1]
 

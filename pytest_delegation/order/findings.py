@@ -1,7 +1,9 @@
 """The order check's verdicts as findings: who depends on whom, the fix, the command.
 
 A change that a plain run did not confirm is `flaky`; a change seen only in a run that
-kept the pollution in place (an artificial run) is dropped, never reported as flaky.
+kept the pollution in place (an artificial run) is dropped, never reported as flaky; and
+a victim the plan's own order protects (its polluter's task depends on its task) is no
+finding: the plan never runs the polluter first.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ def order_findings(
                 )
             )
             continue
-        findings.append(_dependency(plan, task_of, verdict))
         culprit_task = task_of.get(verdict.culprits[0]) if verdict.culprits else None
+        if _ruled_out(plan, verdict, task, culprit_task):
+            continue
+        findings.append(_dependency(plan, task_of, verdict))
         if task and culprit_task and culprit_task != task:
             wave = plan.wave_of(task)
             if wave == plan.wave_of(culprit_task):
@@ -63,6 +67,19 @@ def order_findings(
             )
         )
     return findings
+
+
+def _ruled_out(plan: Plan, verdict: Verdict, task: str | None, culprit: str | None) -> bool:
+    """A victim whose polluter's task depends on the victim's task: the plan always runs
+    the victim first (the fix `--delegation-suggest` gives), so the failing order is one
+    no run of the plan makes."""
+    return bool(
+        verdict.kind == "victim"
+        and task
+        and culprit
+        and culprit != task
+        and task in transitive_dependencies(plan.tasks, culprit)
+    )
 
 
 def _dependency(plan: Plan, task_of: Mapping[str, str], verdict: Verdict) -> Finding:
