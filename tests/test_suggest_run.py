@@ -130,3 +130,21 @@ def test_a_suggestion_that_cannot_be_written_is_an_error_line(pytester: pytest.P
     )
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*ERROR: the suggested plan could not be written to*taken*"])
+
+
+def test_code_from_another_checkout_is_named_instead_of_an_empty_plan(
+    pytester: pytest.Pytester,
+) -> None:
+    # found on real suites: run in a copy of a project whose editable install points
+    # at the original checkout, every file the tests ran was outside rootdir
+    elsewhere = pytester.path / "elsewhere"
+    (elsewhere / "lib").mkdir(parents=True)
+    (elsewhere / "lib/__init__.py").write_text("def f():\n    return 1\n")
+    project = pytester.path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "pytest.ini").write_text(f"[pytest]\npythonpath = {elsewhere}\n")
+    (project / "tests/test_f.py").write_text("from lib import f\n\ndef test_f():\n    assert f() == 1\n")
+    done, _ = run(project, "--delegation-plan=auto", "--delegation-suggest=plan.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = " ".join(done.stdout.split())
+    assert "nothing to change (no test ran a project file under rootdir" in out

@@ -30,10 +30,13 @@ from pytest_delegation.report.files import write_atomic
 class Suggestion:
     path: Path
     changes: Sequence[Change]
+    #: why a starting plan gave out no files, when it did not
+    note: str | None = None
 
     def lines(self) -> list[str]:
         if not self.changes:
-            return [f"delegation: suggested plan {self.path}: nothing to change"]
+            tail = f" ({self.note})" if self.note else ""
+            return [f"delegation: suggested plan {self.path}: nothing to change{tail}"]
         count = len(self.changes)
         head = f"delegation: suggested plan {self.path}: {count} change{'s' * (count != 1)}"
         return [head, *(f"  {line}" for line in render_changes(self.changes))]
@@ -83,7 +86,14 @@ def write_suggestion(
             # the plan's own tests: selectors; its markers still map the rest
             text = render_plan(plan, changes, header=header)
     write_atomic(dest, text)
-    return Suggestion(dest, changes)
+    note = None
+    if inferred and not any(executed.values()):
+        note = (
+            "no test ran a project file under rootdir, so no task got files: run with "
+            "the boundaries check, and test the code of this checkout (an editable "
+            "install of another checkout runs that one's files)"
+        )
+    return Suggestion(dest, changes, note)
 
 
 def _source_text(path: Path) -> str | None:
