@@ -276,6 +276,8 @@ def test_a_brittle_test_waits_for_the_task_that_sets_its_state() -> None:
     assert changes[0].reason == (
         "hidden-ordering-dependency: tests/test_x.py::test_v passes only after "
         "tests/test_y.py::test_c (task 'setter') ran: 'needy' depends on 'setter'"
+        " (the order it needs; it still fails alone, in its task's own run, until a "
+        "fixture sets up what it reads)"
     )
 
 
@@ -405,7 +407,8 @@ def test_render_changes_prints_each_reason_then_its_changes() -> None:
         "    a: files - m.py",
         "    b: files - m.py",
         "hidden-ordering-dependency: tests/test_x.py::test_v passes only after "
-        "tests/test_y.py::test_c (task 'a') ran: 'c' depends on 'a'",
+        "tests/test_y.py::test_c (task 'a') ran: 'c' depends on 'a' (the order it needs; it "
+        "still fails alone, in its task's own run, until a fixture sets up what it reads)",
         "    c: depends_on + a",
     ]
 

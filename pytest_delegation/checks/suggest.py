@@ -313,7 +313,8 @@ class _Suggester:
             if not self.depends(task, culprit) and self.can_depend(task, culprit):
                 reason = (
                     f"{head} passes only after {named} (task '{culprit}') ran: "
-                    f"'{task}' depends on '{culprit}'"
+                    f"'{task}' depends on '{culprit}' (the order it needs; it still fails "
+                    "alone, in its task's own run, until a fixture sets up what it reads)"
                 )
                 self.add("depends_on", task, culprit, reason, finding.rule)
         elif finding.extra.get("kind") == "victim":
