@@ -9,6 +9,7 @@ the end to `report.build`. The results of the run are recorded in one `Results`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 import os
 import random
 import sys
@@ -22,6 +23,7 @@ from pytest_delegation.checks.findings import Finding
 from pytest_delegation.checks.findings import is_ignored
 from pytest_delegation.checks.findings import parse_ignores
 from pytest_delegation.collect import scope
+from pytest_delegation.collect.collection import Mapped
 from pytest_delegation.collect.collection import map_collection
 from pytest_delegation.collect.loading import AUTO
 from pytest_delegation.collect.loading import configured_plan
@@ -92,6 +94,8 @@ class DelegationSession:
         self.workers = 0 if settings.ci else worker_count(config, settings, self.plan)
         self.generated: Generated | None = None
         self.suggestion: Suggestion | None = None
+        #: the fingerprint of a collect-only run's collection (see collect.cache)
+        self.collection_print: str | None = None
         self.mode = mode_label(self.workers, settings.schedule, settings.workers_from)
         from pytest_delegation.run.inprocess import InProcess
 
@@ -117,10 +121,46 @@ class DelegationSession:
     # -- collection ------------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_collection(self, session: pytest.Session) -> None:
-
-        if isinstance(self.runner, WorkerMode):
+    def pytest_collection(self, session: pytest.Session) -> bool | None:
+        if self._cached_collection(session):
+            return True  # pytest's own collection is skipped
+        if isinstance(self.runner, WorkerMode) and not self.config.option.collectonly:
             self.runner.start_server()
+        return None
+
+    def _cached_collection(self, session: pytest.Session) -> bool:
+        """A collect-only run with nothing changed since the last: the cached tests."""
+        from pytest_delegation.collect import cache
+
+        if not cache.usable(self.config):
+            return False
+        self.collection_print = cache.fingerprint(self.config)
+        refs = cache.load(self.config, self.collection_print)
+        if refs is None:
+            return False
+        from pytest_delegation.collect.collection import map_cached
+
+        self._mapped(map_cached(self.config, self.plan, refs), [r.nodeid for r in refs])
+        assert self.assignment is not None and self.plan is not None
+        task_of = self.assignment.task_of
+        for ref in refs:
+            task = task_of.get(ref.nodeid)
+            if (
+                task is not None
+                and task in self.results
+                and (not self.settings.tasks or task in self.settings.tasks)
+            ):
+                self.results.collected(task)
+        session.testscollected = len(refs)
+        self.notes.append(
+            f"collection: {plural(len(refs), 'test')} from pytest's cache (no file under "
+            "rootdir changed since the last --collect-only run; --cache-clear collects again)"
+        )
+        if self.settings.ci is not None:
+            from pytest_delegation.ci.generate import from_config
+
+            self.generated = from_config(self.config, self.settings, self.plan, task_of.values())
+        return True
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_collection_modifyitems(
@@ -128,13 +168,29 @@ class DelegationSession:
     ) -> object:
         # map the full collection, before -k, -m and --lf narrow it: a task whose tests
         # are merely deselected is not an unverified task
-        self.map_items(items)
+        self.map_items(items, complete=not session.testsfailed)
         return (yield)
 
-    def map_items(self, items: Sequence[pytest.Item]) -> None:
+    def map_items(self, items: Sequence[pytest.Item], complete: bool = True) -> None:
         mapped = map_collection(self.config, self.plan, items)
+        if self.collection_print is not None and complete:
+            # a collection with errors is never kept: the next run must show them
+            from pytest_delegation.collect import cache
+            from pytest_delegation.collect.markers import item_line
+            from pytest_delegation.collect.markers import task_ref
+
+            refs = [task_ref(item)[0] for item in items]
+            lines = [item_line(item) for item in items]
+            cache.store(
+                self.config,
+                self.collection_print,
+                [replace(ref, line=line) for ref, line in zip(refs, lines, strict=True)],
+            )
+        self._mapped(mapped, [item.nodeid for item in items])
+
+    def _mapped(self, mapped: Mapped, nodeids: Sequence[str]) -> None:
         if isinstance(self.runner, WorkerMode):
-            self.runner.positions = positions(item.nodeid for item in items)
+            self.runner.positions = positions(nodeids)
         self.plan = plan = mapped.plan
         if self.settings.upstream:
             self.upstream = self._upstream(plan, mapped.assignment)

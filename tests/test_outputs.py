@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from importlib import resources
 import json
+import subprocess
+import sys
+from typing import Any
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -160,3 +163,50 @@ def test_json_to_standard_output_is_the_report_alone(shop: pytest.Pytester) -> N
     assert "collected" in result.stderr.str()
     both = shop.runpytest("--delegation-report=json:-", "--delegation-report=html:-")
     assert both.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_second_collect_only_run_maps_the_cached_collection(shop: pytest.Pytester) -> None:
+    # a subprocess of its own: pytester's runs write their output files into the
+    # project, and a changed file is a reason to collect again
+    args = ("--collect-only", "--delegation-report=json:-")
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pytest", *args, *extra]
+        return subprocess.run(command, cwd=shop.path, capture_output=True, text=True)
+
+    def verdict() -> dict[str, Any]:
+        done = run()
+        assert done.returncode == 0, done.stderr
+        data: dict[str, Any] = json.loads(done.stdout)
+        return data
+
+    first = verdict()
+    second = verdict()
+    assert any("from pytest's cache" in note for note in second["notes"])
+    assert not any("from pytest's cache" in note for note in first["notes"])
+    for key in ("tasks", "findings", "untagged"):
+        assert second[key] == first[key]
+    assert second["plan"]["tasks"] == first["plan"]["tasks"]
+
+    # a changed file collects again, and the new test is there
+    models = shop.path / "tests/test_models.py"
+    models.write_text(
+        models.read_text() + "\n@pytest.mark.task('user-model')\ndef test_new():\n    pass\n"
+    )
+    third = verdict()
+    assert not any("from pytest's cache" in note for note in third["notes"])
+    assert "tests/test_models.py::test_new" in third["plan"]["tasks"]["user-model"]["tests"]
+
+    # selecting tests always collects
+    verdict()
+    assert "from pytest's cache" in run().stdout
+    assert "from pytest's cache" not in run("-k", "user").stdout
+
+
+def test_a_collection_with_errors_is_never_cached(shop: pytest.Pytester) -> None:
+    (shop.path / "tests/test_broken.py").write_text("import nowhere_to_be_found\n")
+    command = [sys.executable, "-m", "pytest", "--collect-only", "--delegation-report=json:-"]
+    for _ in range(2):
+        done = subprocess.run(command, cwd=shop.path, capture_output=True, text=True)
+        assert done.returncode == pytest.ExitCode.INTERRUPTED
+        assert "ERROR collecting tests/test_broken.py" in done.stderr

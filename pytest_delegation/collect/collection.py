@@ -37,7 +37,12 @@ def map_collection(
     refs = [ref for ref, _ in checked]
     if plan is None:
         plan = finish(config, infer_plan((r.path for r in refs), config.rootpath))
-    markers.check_markers(checked, items, plan)
+    # a line only where a problem needs one: a 100,000-test suite should not pay for all
+    lines = [
+        markers.item_line(item) if args or _unknown(ref, plan) else None
+        for (ref, args), item in zip(checked, items, strict=True)
+    ]
+    markers.check_markers(checked, lines, plan)
     assignment = assign(refs, plan, plan_folder(plan, config.rootpath))
     wanted = set(assignment.untagged) | set(assignment.ambiguous)
     located = {
@@ -46,3 +51,17 @@ def map_collection(
         if ref.nodeid in wanted
     }
     return Mapped(plan, assignment, located)
+
+
+def map_cached(config: pytest.Config, plan: Plan | None, refs: Sequence[TestRef]) -> Mapped:
+    """The same mapping from a cached collection (``collect.cache``): refs with lines."""
+    if plan is None:
+        plan = finish(config, infer_plan((r.path for r in refs), config.rootpath))
+    markers.check_markers([(ref, []) for ref in refs], [ref.line for ref in refs], plan)
+    assignment = assign(refs, plan, plan_folder(plan, config.rootpath))
+    wanted = set(assignment.untagged) | set(assignment.ambiguous)
+    return Mapped(plan, assignment, {ref.nodeid: ref for ref in refs if ref.nodeid in wanted})
+
+
+def _unknown(ref: TestRef, plan: Plan) -> bool:
+    return any(task not in plan.tasks for task in ref.marked)

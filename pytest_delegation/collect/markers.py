@@ -45,13 +45,13 @@ def task_ref(item: pytest.Item) -> tuple[TestRef, list[object]]:
 
 
 def check_markers(
-    refs: Sequence[tuple[TestRef, list[object]]], items: Sequence[pytest.Item], plan: Plan
+    refs: Sequence[tuple[TestRef, list[object]]], lines: Sequence[int | None], plan: Plan
 ) -> None:
     """A usage error listing every marker that is not a task id of the plan."""
     problems = []
     suggest = Suggester(plan.tasks)
-    for (ref, bad), item in zip(refs, items, strict=True):
-        where = f"{ref.path}:{item_line(item) or '?'}: {ref.nodeid}"
+    for (ref, bad), line in zip(refs, lines, strict=True):
+        where = f"{ref.path}:{line or '?'}: {ref.nodeid}"
         if bad:
             problems.append(
                 f'{where}: @pytest.mark.task needs a task id, like @pytest.mark.task("user-model")'
