@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -77,3 +79,32 @@ def test_plural() -> None:
 def test_an_xpass_counts_as_passed_and_not_run_in_no_column() -> None:
     outcomes = ["passed", "xpassed", "xfailed", "failed", "error", "skipped", "not-run"]
     assert tally(outcomes) == (3, 2, 1)
+
+
+def test_a_report_to_a_device_a_pipe_or_a_link_writes_into_it(tmp_path: Path) -> None:
+    # found the hard way: --delegation-report=json:/dev/null, run as root, renamed a new
+    # file over /dev/null; what is not a regular file is written into, never replaced
+    import os
+    import threading
+
+    from pytest_delegation.report.files import write_atomic
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    write_atomic(fifo, "through the pipe\n")
+    reader.join(timeout=10)
+    assert received == ["through the pipe\n"]
+    assert fifo.is_fifo()
+
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    write_atomic(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+
+    write_atomic(Path(os.devnull), "nothing\n")
+    assert Path(os.devnull).is_char_device()

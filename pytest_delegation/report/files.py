@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+import stat
 import tempfile
 
 
@@ -12,7 +13,22 @@ STDOUT = "-"
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write a complete file or leave the old one: readers never see half a report."""
+    """Write a complete file or leave the old one: readers never see half a report.
+
+    Atomic means a new file renamed over the old one, which is only right for a regular
+    file: `/dev/null`, `/dev/stdout` or a pipe (``>(jq .)``) is written into as it is,
+    never replaced (as root, a rename over /dev/null would put a file in its place), and
+    a symbolic link is followed, so the file it points at gets the report.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
