@@ -8,6 +8,7 @@ the end to `report.build`. The results of the run are recorded in one `Results`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import replace
 import os
@@ -142,25 +143,27 @@ class DelegationSession:
 
         self._mapped(map_cached(self.config, self.plan, refs), [r.nodeid for r in refs])
         assert self.assignment is not None and self.plan is not None
-        task_of = self.assignment.task_of
-        for ref in refs:
-            task = task_of.get(ref.nodeid)
-            if (
-                task is not None
-                and task in self.results
-                and (not self.settings.tasks or task in self.settings.tasks)
-            ):
-                self.results.collected(task)
         session.testscollected = len(refs)
         self.notes.append(
             f"collection: {plural(len(refs), 'test')} from pytest's cache (no file under "
             "rootdir changed since the last --collect-only run; --cache-clear collects again)"
         )
+        self._collected(ref.nodeid for ref in refs)
+        return True
+
+    def _collected(self, nodeids: Iterable[str]) -> None:
+        """Count each task's selected tests; with --delegation-ci, write the jobs."""
+        assert self.assignment is not None and self.plan is not None
+        task_of = self.assignment.task_of
+        for nodeid in nodeids:
+            task = task_of.get(nodeid)
+            # the results hold only the tasks this run reports on (--delegation-task)
+            if task is not None and task in self.results:
+                self.results.collected(task)
         if self.settings.ci is not None:
             from pytest_delegation.ci.generate import from_config
 
             self.generated = from_config(self.config, self.settings, self.plan, task_of.values())
-        return True
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_collection_modifyitems(
@@ -239,14 +242,8 @@ class DelegationSession:
         if self.settings.tasks:
             scope.narrow_to_tasks(self.config, session.items, task_of, self.settings.tasks)
         scope.sort_by_wave(session.items, task_of, self.plan)
-        for item in session.items:
-            task = task_of.get(item.nodeid)
-            if task is not None and task in self.results:
-                self.results.collected(task)
+        self._collected(item.nodeid for item in session.items)
         if self.settings.ci is not None:
-            from pytest_delegation.ci.generate import from_config
-
-            self.generated = from_config(self.config, self.settings, self.plan, task_of.values())
             return
         if self.workers == 0:
             from pytest_delegation.run.inprocess import InProcess
@@ -379,15 +376,13 @@ class DelegationSession:
         """``--delegation-suggest``: the corrected plan, from what this run found."""
         from pathlib import Path
 
+        from pytest_delegation.collect.cache import durations
         from pytest_delegation.collect.mapping import plan_folder
         from pytest_delegation.report.suggestion import write_suggestion
-        from pytest_delegation.vocab import DURATIONS_KEY
 
         assert self.plan is not None and self.assignment is not None
         assert self.settings.suggest is not None
         dest = Path(self.config.invocation_params.dir, self.settings.suggest)
-        cache = getattr(self.config, "cache", None)
-        durations = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
         try:
             self.suggestion = write_suggestion(
                 self.plan,
@@ -398,7 +393,7 @@ class DelegationSession:
                 inferred=self.settings.plan == AUTO,
                 tests_of=self.assignment.by_task,
                 test_files={n.split("::", 1)[0] for n in self.assignment.task_of},
-                durations=durations if isinstance(durations, dict) else {},
+                durations=durations(self.config),
             )
         except OSError as exc:
             self.write_problems.append(

@@ -26,11 +26,11 @@ from pytest_delegation.ci.workflows import Setup
 from pytest_delegation.ci.workflows import render_github
 from pytest_delegation.ci.workflows import render_gitlab
 from pytest_delegation.ci.workflows import render_matrix
+from pytest_delegation.collect.cache import durations as recorded_durations
 from pytest_delegation.collect.loading import plan_label
 from pytest_delegation.options import Settings
 from pytest_delegation.plan.model import Plan
 from pytest_delegation.report.files import write_atomic
-from pytest_delegation.vocab import DURATIONS_KEY
 
 
 class GenerateError(Exception):
@@ -117,8 +117,6 @@ def from_config(
     """The jobs for this pytest invocation; a usage error when they cannot be written."""
     assert settings.ci is not None
     target, dest = settings.ci
-    cache = getattr(config, "cache", None)
-    known = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
     template = None
     if settings.ci_template:
         base = config.inipath.parent if config.inipath is not None else config.rootpath
@@ -140,7 +138,7 @@ def from_config(
             dest=dest,
             base=config.rootpath,
             schedule=settings.schedule,
-            durations=known if isinstance(known, dict) else {},
+            durations=recorded_durations(config),
             limit=settings.ci_jobs,
             setup=setup,
             template=template,

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from pytest_delegation.collect.mapping import TestRef
+from pytest_delegation.vocab import DURATIONS_KEY
 
 
 KEY = "delegation/collection"
@@ -97,3 +98,14 @@ def load(config: pytest.Config, print_: str) -> list[TestRef] | None:
 def store(config: pytest.Config, print_: str, refs: Sequence[TestRef]) -> None:
     tests = [[ref.nodeid, list(ref.marked), ref.line] for ref in refs]
     config.cache.set(KEY, {"fingerprint": print_, "tests": tests})
+
+
+def durations(config: pytest.Config) -> dict[str, float]:
+    """Each task's last duration (``vocab.DURATIONS_KEY``), {} without pytest's cache.
+
+    Read by the scheduler (longest first), ``--delegation-ci`` (packing) and
+    ``--delegation-suggest`` (which tasks a split wave keeps).
+    """
+    cache = getattr(config, "cache", None)
+    known = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
+    return known if isinstance(known, dict) else {}

@@ -21,6 +21,7 @@ import pytest
 from pytest_delegation.checks.boundaries import boundary_findings
 from pytest_delegation.checks.boundaries import project_files
 from pytest_delegation.checks.findings import Finding
+from pytest_delegation.collect.cache import durations
 from pytest_delegation.collect.loading import AUTO
 from pytest_delegation.collect.mapping import plan_folder
 from pytest_delegation.options import Settings
@@ -333,9 +334,7 @@ class WorkerMode:
         return findings, note
 
     def _durations(self) -> dict[str, float]:
-        cache = getattr(self.config, "cache", None)
-        known = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
-        return known if isinstance(known, dict) else {}
+        return durations(self.config)
 
     def _remember_durations(self, tasks: Sequence[str], results: Results) -> None:
         """Next run starts the longest tasks first (see Scheduler priorities)."""
