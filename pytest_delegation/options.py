@@ -190,6 +190,10 @@ class Settings:
     suggest: str | None = None
     #: ini ``delegation_codeowners``: a CODEOWNERS file as the ownership map
     codeowners: str | None = None
+    #: ``--delegation-branches``: the template naming each task's branch
+    branches: str | None = None
+    #: ``--delegation-base``: the ref the branches are merged onto
+    base: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -267,6 +271,8 @@ def resolve(config: pytest.Config) -> Settings:
         upstream=opt.delegation_upstream,
         suggest=opt.delegation_suggest,
         codeowners=_ini(config, "delegation_codeowners") or None,
+        branches=opt.delegation_branches,
+        base=opt.delegation_base,
     )
 
 

@@ -115,6 +115,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Also check the files changed since the git ref REF against the plan.",
     )
     group.addoption(
+        "--delegation-branches",
+        dest="delegation_branches",
+        metavar="TEMPLATE",
+        help="Check each task on its own git branch, named by TEMPLATE ('agents/{task}'), "
+        "then merge the branches wave by wave and say what to accept and what to retry.",
+    )
+    group.addoption(
+        "--delegation-base",
+        dest="delegation_base",
+        metavar="REF",
+        help="The ref the task branches are merged onto (default: the plan's base:, else HEAD).",
+    )
+    group.addoption(
         "--delegation-task",
         dest="delegation_task",
         action="append",

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import replace
 import os
+from pathlib import Path
 import random
 import sys
 import time
@@ -43,17 +44,18 @@ from pytest_delegation.run.count import mode_label
 from pytest_delegation.run.count import worker_count
 from pytest_delegation.run.tasks import positions
 from pytest_delegation.run.workers import WorkerMode
+from pytest_delegation.vocab import JOB_ENV
+from pytest_delegation.vocab import TEST_REPORTS
 
 
 if TYPE_CHECKING:
+    from pytest_delegation.branches.driver import BranchDriver
     from pytest_delegation.ci.generate import Generated
     from pytest_delegation.report.suggestion import Suggestion
 
 
 #: the checks that need workers
 RUN_CHECKS = ("isolation", "boundaries", "order")
-#: the name of the CI job a run is, written into its JSON report
-JOB_ENV = "PYTEST_DELEGATION_JOB"
 
 
 class DelegationSession:
@@ -75,6 +77,12 @@ class DelegationSession:
         if settings.plan != AUTO:
             self.plan = configured_plan(config, settings)
             scope.check_task_option(settings.tasks, self.plan)
+        #: ``--delegation-branches``: each task checked on its branch, then the merge
+        self.branches: BranchDriver | None = self._branch_driver()
+        #: a run a branch run started: it records every test report for it
+        self.test_reports: list[dict[str, object]] | None = (
+            [] if os.environ.get(TEST_REPORTS) else None
+        )
         self.rootdir = config.rootpath
         self.started = time.perf_counter()
         self.started_at = time.time()
@@ -103,17 +111,44 @@ class DelegationSession:
         #: another CI job's tasks that did not pass -> the task that failed first
         self.upstream: dict[str, str] = {}
         self.runner: WorkerMode | InProcess | None = (
-            WorkerMode(config, settings, self.workers) if self.workers else None
+            WorkerMode(config, settings, self.workers)
+            if self.workers and self.branches is None
+            else None
         )
         if any(dest == STDOUT for _, dest in settings.reports):
             # before pytest's terminal reporter takes sys.stdout (this runs tryfirst)
             self.stdout, sys.stdout = sys.stdout, sys.stderr
 
+    def _branch_driver(self) -> BranchDriver | None:
+        from pytest_delegation.branches import targets
+
+        if os.environ.get(targets.IN_TREE) or self.settings.ci is not None:
+            return None
+        if self.plan is None:
+            if self.settings.branches:
+                raise pytest.UsageError(
+                    "--delegation-branches needs a plan file: the branches are named by its "
+                    "task ids (write one, or let --delegation-suggest=delegation.yaml start it)"
+                )
+            return None
+        if not targets.enabled(self.settings, self.plan):
+            return None
+        from pytest_delegation.branches.driver import BranchDriver
+
+        driver = BranchDriver(self.config, self.settings, self.plan)
+        driver.prepare()
+        return driver
+
     def add_finding(self, finding: Finding) -> None:
+        if self.keep(finding):
+            self.findings.append(finding)
+
+    def keep(self, finding: Finding) -> bool:
+        """Whether a finding counts (not ignored); the hook hears of each that does."""
         if is_ignored(finding, self.ignores):
-            return
-        self.findings.append(finding)
+            return False
         self.config.hook.pytest_delegation_finding(config=self.config, finding=finding)
+        return True
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -123,6 +158,8 @@ class DelegationSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool | None:
+        if self.branches is not None:
+            return True  # every tree collects its own tests
         if self._cached_collection(session):
             return True  # pytest's own collection is skipped
         if isinstance(self.runner, WorkerMode) and not self.config.option.collectonly:
@@ -219,8 +256,6 @@ class DelegationSession:
 
     def _upstream(self, plan: Plan, assignment: Assignment) -> dict[str, str]:
         """``--delegation-upstream``: the dependencies another CI job ran that failed."""
-        from pathlib import Path
-
         from pytest_delegation.ci.needs import upstream_blocks
         from pytest_delegation.ci.reports import ReportError
 
@@ -267,6 +302,14 @@ class DelegationSession:
 
         if self.settings.ci is not None:
             return True  # the jobs are written: nothing runs here
+        if self.branches is not None:
+            from pytest_delegation.collect.mapping import plan_folder
+
+            assert self.plan is not None
+            self.branches.run(
+                session, self.workers, self.seed, plan_folder(self.plan, self.rootdir)
+            )
+            return True
         mode = self.runner
         if not isinstance(mode, WorkerMode) or self.assignment is None or self.plan is None:
             # pytest's own loop, in wave order
@@ -289,13 +332,23 @@ class DelegationSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        assert self.assignment is not None
-        task = self.assignment.task_of.get(report.nodeid)
+        if self.test_reports is not None:
+            self.test_reports.append(
+                self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+            )
+        if self.branches is not None:
+            task_of = self.branches.task_of
+        else:
+            assert self.assignment is not None
+            task_of = self.assignment.task_of
+        task = task_of.get(report.nodeid)
         if report.when == "teardown" and task is not None:
             # junitxml writes properties from the teardown report: CI dashboards can
             # group testcases by task
             if ("delegation_task", task) not in report.user_properties:
                 report.user_properties.append(("delegation_task", task))
+        if self.branches is not None:
+            return
         recorded = task if task in self.results else None
         if task is not None and recorded is None:
             # a test of a task this run does not report on (--delegation-task)
@@ -310,12 +363,15 @@ class DelegationSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from pytest_delegation.report.build import build_report
         from pytest_delegation.report.build import exit_status
-        from pytest_delegation.report.build import write_reports
         from pytest_delegation.run.inprocess import InProcess
 
         if isinstance(self.runner, WorkerMode):
             # the run never reached the workers (collect-only, errors)
             self.runner.close()
+        self._write_test_reports()
+        if self.branches is not None and self.plan is not None:
+            self._branch_report(session, exitstatus)
+            return
         if self.assignment is None or self.plan is None:
             return
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
@@ -359,12 +415,7 @@ class DelegationSession:
             started_at=self.started_at,
             tests_of=self.assignment.by_task,
         )
-        self.report = report
-        self.config.hook.pytest_delegation_report(config=self.config, report=report)
-        self.write_problems = write_reports(
-            report, self.settings.reports, self.config.invocation_params.dir,
-            self.stdout_reports,
-        )  # fmt: skip
+        self._publish(report)
         if self.settings.suggest:
             self._suggest()
         if self.generated is None or self.settings.reports:
@@ -372,10 +423,59 @@ class DelegationSession:
             # too, the plan's findings give the verdict as in any collect-only run
             session.exitstatus = exit_status(report, session.exitstatus)
 
+    def _write_test_reports(self) -> None:
+        """For the branch run that started this one: every test report, one per line."""
+        if self.test_reports is None:
+            return
+        import json
+
+        from pytest_delegation.report.files import write_atomic
+
+        lines = (json.dumps(data, default=str) for data in self.test_reports)
+        write_atomic(Path(os.environ[TEST_REPORTS]), "".join(f"{line}\n" for line in lines))
+
+    def _branch_report(self, session: pytest.Session, exitstatus: int) -> None:
+        """The branch batch's report (or what stopped it), written and rendered."""
+        from pytest_delegation.report.build import exit_status
+
+        assert self.branches is not None and self.plan is not None
+        report = self.branches.report(
+            self._plan_label(),
+            duration=time.perf_counter() - self.started,
+            mode=f"branches, {self.mode}",
+            started_at=self.started_at,
+            keep=self.keep,
+        )
+        if report is None:
+            from pytest_delegation.report.build import build_report
+
+            interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+            error = self.branches.error
+            report = build_report(
+                self.plan, self._plan_label(), Results(self.plan.tasks), [],
+                duration=time.perf_counter() - self.started, mode=f"branches, {self.mode}",
+                checks=(), skipped_checks=self.settings.checks, collect_only=False,
+                notes=[error] if error else ["interrupted (Ctrl-C or SIGTERM) before the "
+                       "branch runs ended: nothing is reported as checked"],
+                timeline=[], seed=None, tests_failed=1, fail_on=self.settings.fail_on,
+                interrupted=interrupted, job=self.job, started_at=self.started_at,
+            )  # fmt: skip
+        self._publish(report)
+        session.exitstatus = exit_status(report, session.exitstatus)
+
+    def _publish(self, report: RunReport) -> None:
+        """The report to the hook, then to every file asked for."""
+        from pytest_delegation.report.build import write_reports
+
+        self.report = report
+        self.config.hook.pytest_delegation_report(config=self.config, report=report)
+        self.write_problems = write_reports(
+            report, self.settings.reports, self.config.invocation_params.dir,
+            self.stdout_reports,
+        )  # fmt: skip
+
     def _suggest(self) -> None:
         """``--delegation-suggest``: the corrected plan, from what this run found."""
-        from pathlib import Path
-
         from pytest_delegation.collect.cache import durations
         from pytest_delegation.collect.mapping import plan_folder
         from pytest_delegation.report.suggestion import write_suggestion

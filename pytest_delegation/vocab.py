@@ -44,6 +44,15 @@ class Outcome(_Word):
     NOT_RUN = "not-run"
 
 
+class Action(_Word):
+    """What an orchestrator does with a task after a parallel batch on branches."""
+
+    ACCEPT = "accept"
+    RETRY = "retry"
+    BLOCKED = "blocked"
+    CONFLICT = "conflict"
+
+
 #: the outcomes that make a test (and its task) fail
 FAILING = frozenset({Outcome.FAILED, Outcome.ERROR})
 #: a task that ends in one of these blocks every task that depends on it
@@ -82,3 +91,8 @@ def task_status(outcomes: Iterable[str]) -> Status:
 #: pytest's cache key of each task's last duration: the scheduler starts the longest
 #: first, and `--delegation-ci` packs jobs by them (`combine` merges a CI run's back)
 DURATIONS_KEY = "delegation/durations"
+
+#: the CI job (or branch run) a run is, written into its JSON report for `combine`
+JOB_ENV = "PYTEST_DELEGATION_JOB"
+#: set by a branch run for the runs it starts: where each writes every test report
+TEST_REPORTS = "PYTEST_DELEGATION_TEST_REPORTS"

@@ -35,13 +35,14 @@ LAYERS = {
     "run": 6,
     #: CI jobs and combine: beside run, never importing it
     "ci": 6,
-    "session": 7,
-    "hookspecs": 7,
-    "fixtures": 8,
-    "plugin": 9,
-    "cli": 9,
-    "__main__": 10,
-    "__init__": 9,
+    "branches": 7,
+    "session": 8,
+    "hookspecs": 8,
+    "fixtures": 9,
+    "plugin": 10,
+    "cli": 10,
+    "__main__": 11,
+    "__init__": 10,
 }
 
 

@@ -396,7 +396,7 @@ def test_unknown_key_far_from_any_lists_the_known_ones(tmp_path: Path) -> None:
     assert problem.line == 3
     assert problem.message == (
         "unknown key 'zzzz' in task 'a' (known: role, description, files, tests, "
-        "depends_on, resources, wave, no_tests)"
+        "depends_on, resources, wave, no_tests, branch)"
     )
 
 
@@ -770,7 +770,7 @@ def test_many_problems_are_reported_together(tmp_path: Path) -> None:
         "delegation.yaml:3: 'shared' pattern '../up.py' leaves the plan's folder ('..'); "
         "patterns are relative to the plan file",
         "delegation.yaml:4: unknown key 'colour' in the plan "
-        "(known: version, max_parallel, shared, tasks)",
+        "(known: version, max_parallel, shared, branches, base, tasks)",
         "delegation.yaml:6: task id 'Bad_Id' must be lowercase words joined by '-' or '_' "
         "(like 'bad-id')",
         "delegation.yaml:8: 'role' must be text, not a list",

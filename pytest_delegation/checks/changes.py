@@ -23,7 +23,10 @@ from pytest_delegation.plan.ownership import Owners
 from pytest_delegation.plan.problems import did_you_mean
 
 
-__all__ = ["ChangesError", "TaskCommit", "changed_files", "diff_findings", "task_commits"]
+__all__ = [
+    "ChangesError", "TaskCommit", "branch_findings", "changed_files", "diff_findings",
+    "task_commits",
+]  # fmt: skip
 
 # files named in an out-of-bounds-change message; the finding's extra lists them all
 SHOWN_FILES = 5
@@ -47,11 +50,7 @@ def diff_findings(
     owners = Owners(plan, plan_dir)
 
     def planned(path: str) -> str | None:
-        """The plan-relative path when the plan has a say over it, else None."""
-        rel = owners.relative(path)
-        if rel is None or rel == plan.path.name or owners.shares(rel):
-            return None
-        return rel
+        return _planned(plan, owners, path)
 
     since = f" since {ref}" if ref else ""
     findings: list[Finding] = []
@@ -93,6 +92,57 @@ def diff_findings(
             if outside:
                 findings.append(_out_of_bounds(commit, task_id, outside, list(others)))
     return findings
+
+
+def _planned(plan: Plan, owners: Owners, path: str) -> str | None:
+    """The plan-relative path when the plan has a say over it, else None."""
+    rel = owners.relative(path)
+    if rel is None or rel == plan.path.name or owners.shares(rel):
+        return None
+    return rel
+
+
+def branch_findings(
+    plan: Plan, plan_dir: str, task_id: str, branch: str, changed: Sequence[str]
+) -> list[Finding]:
+    """`out-of-bounds-change` when a task's branch changed files outside its own.
+
+    `changed` are the rootdir-relative files the branch changed since it left the base;
+    its task's ``files:``, the plan's ``shared:`` and the plan file itself are allowed.
+    """
+    owners = Owners(plan, plan_dir)
+    outside: list[str] = []
+    others: dict[str, None] = {}
+    for path in sorted(set(changed)):
+        rel = _planned(plan, owners, path)
+        if rel is not None and not owners.owns(task_id, rel):
+            outside.append(path)
+            others.update(dict.fromkeys(t for t in owners.tasks(rel) if t != task_id))
+    if not outside:
+        return []
+    count = len(outside)
+    shown = ", ".join(outside[:SHOWN_FILES])
+    more = f" and {count - SHOWN_FILES} more" if count > SHOWN_FILES else ""
+    named = ", ".join(f"'{other}'" for other in others)
+    fix = (
+        f"move these changes to the branch of the task that owns them ({named}), or widen "
+        f"the files: of '{task_id}'"
+        if others
+        else f"no task owns them: widen the files: of '{task_id}', add them to shared:, or "
+        "revert them on the branch"
+    )
+    return [
+        Finding(
+            "out-of-bounds-change",
+            f"branch {branch} of task '{task_id}' changed {count} "
+            f"file{'s' if count != 1 else ''} outside its files: {shown}{more}",
+            fix=fix,
+            task=task_id,
+            other_task=next(iter(others), None),
+            file=outside[0],
+            extra={"branch": branch, "files": outside, "owners": list(others)},
+        )
+    ]
 
 
 def _out_of_bounds(

@@ -29,6 +29,9 @@ RULES: Mapping[str, str] = {
     "unowned-file": WARNING,
     "unplanned-change": ERROR,
     "out-of-bounds-change": ERROR,
+    "merge-conflict": ERROR,
+    "integration-failure": ERROR,
+    "code-outside-worktree": ERROR,
 }
 FAIL_ON = {"error": (ERROR,), "warning": (ERROR, WARNING), "never": ()}
 

@@ -28,7 +28,8 @@ FLAGS = ("--collect-only", "--co")
 OPTIONAL_VALUE = "--delegation-report"
 
 
-def job_args(args: Sequence[str]) -> tuple[str, ...]:
+def job_args(args: Sequence[str], also: Sequence[str] = ()) -> tuple[str, ...]:
+    """`args` without the plugin's own options; `also`: more options with a value."""
     kept: list[str] = []
     skip = False
     for index, arg in enumerate(args):
@@ -36,7 +37,7 @@ def job_args(args: Sequence[str]) -> tuple[str, ...]:
             skip = False
             continue
         name = arg.split("=", 1)[0]
-        if name in WITH_VALUE:
+        if name in WITH_VALUE or name in also:
             skip = "=" not in arg
             continue
         if name in FLAGS:

@@ -241,6 +241,12 @@ def _summary(
         verdict = "failed"
     else:
         verdict = "ok"
+    # after a branch run, the tasks to accept and to retry, in plan order
+    acted = [task for task in plan["tasks"] if (tasks.get(task) or {}).get("action")]
+    actions = {
+        word: [task for task in acted if tasks[task]["action"] == word]
+        for word in ("accept", "retry")
+    }
     return {
         "tasks": len(tasks),
         "waves": len(plan["waves"]),
@@ -253,6 +259,7 @@ def _summary(
         "duration": round(end, 3),
         "seed": _seed(datas),
         "started_at": round(origin, 3),
+        **(actions if acted else {}),
         "verdict": verdict,
     }
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from pytest_delegation.ci.jobs import Job
+from pytest_delegation.vocab import JOB_ENV
 
 
 #: in the first line of every generated file: a file without it is the user's
@@ -29,7 +30,7 @@ COMBINE_JOB = "combine"
 REPORT_JSON = "delegation-report.json"
 REPORT_JUNIT = "delegation-junit.xml"
 #: the environment variable that names the job in its report (the JSON `job`)
-JOB_VARIABLE = "PYTEST_DELEGATION_JOB"
+JOB_VARIABLE = JOB_ENV
 TASKS_VARIABLE = "DELEGATION_TASKS"
 
 

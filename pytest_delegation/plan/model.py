@@ -53,7 +53,7 @@ EMPTY_ENTRY = {
     "resources": ("resource", "name the resource (a database, a port)"),
 }
 VERIFICATION_ROLES = frozenset({"test-runner", "code-reviewer", "security"})
-PLAN_KEYS = ("version", "max_parallel", "shared", "tasks")
+PLAN_KEYS = ("version", "max_parallel", "shared", "branches", "base", "tasks")
 TASK_KEYS = (
     "role",
     "description",
@@ -63,7 +63,10 @@ TASK_KEYS = (
     "resources",
     "wave",
     "no_tests",
+    "branch",
 )
+#: the one placeholder of a ``branches:`` template
+TASK_PLACEHOLDER = "{task}"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class Task:
     resources: tuple[str, ...] = ()
     wave: int | None = None
     no_tests: str | None = None
+    #: the git branch its work is on, when not the plan's ``branches:`` template's
+    branch: str | None = None
     line: int | None = None
     #: line of each dependency entry and of 'wave', so graph errors can point at them
     positions: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -103,6 +108,10 @@ class Plan:
     #: set, the last rule matching a path names its owners (``plan.codeowners``); empty:
     #: the plan's own rule, every task whose ``files:`` match. Plain tuples: no import cycle
     ownership_rules: tuple[tuple[str, tuple[str, ...], int], ...] = ()
+    #: ``branches:``: the template naming each task's branch (``agents/{task}``)
+    branches: str | None = None
+    #: ``base:``: the ref the task branches left from, and are merged onto
+    base_ref: str | None = None
     _frozen: bool = field(default=False, repr=False)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -299,6 +308,10 @@ class _Builder:
                     plan.max_parallel = number
             elif key == "shared":
                 plan.shared = self.patterns(value, "shared")
+            elif key == "branches":
+                plan.branches = self.template(value)
+            elif key == "base":
+                plan.base_ref = self.ref(value, "base")
             elif key == "tasks":
                 self.tasks(value, plan)
         if "tasks" not in tree.items:
@@ -351,6 +364,36 @@ class _Builder:
             return shown_number(node.value) if isinstance(node.value, int) else str(node.value)
         self.problem(node.line, f"'{name}' must be text, not {type_name(node)}")
         return None
+
+    def ref(self, node: Node, name: str) -> str | None:
+        """A git ref: text without blanks, not starting with '-'."""
+        text = self.text(node, name)
+        if text is None:
+            return None
+        text = text.strip()
+        if not text or text.startswith("-") or any(c.isspace() for c in text):
+            self.problem(
+                node.line,
+                f"'{name}' must be a git branch or ref like 'agents/parser' or 'main', "
+                f"not {text!r}",
+            )
+            return None
+        return text
+
+    def template(self, node: Node) -> str | None:
+        """``branches:``: a ref naming each task's branch through ``{task}``."""
+        text = self.ref(node, "branches")
+        if text is None:
+            return None
+        rest = text.replace(TASK_PLACEHOLDER, "")
+        if TASK_PLACEHOLDER not in text or "{" in rest or "}" in rest:
+            self.problem(
+                node.line,
+                f"'branches' is a template with {TASK_PLACEHOLDER} where each task's id goes, "
+                f"like 'agents/{TASK_PLACEHOLDER}', not {text!r}",
+            )
+            return None
+        return text
 
     def strings(self, node: Node, name: str) -> list[tuple[str, int | None]]:
         """A list of strings; a single string is accepted as a list of one."""
@@ -421,6 +464,8 @@ class _Builder:
             positions[key] = value.line or key_line or 0
             if key in ("role", "description", "no_tests"):
                 values[key] = self.text(value, key)
+            elif key == "branch":
+                values[key] = self.ref(value, "branch")
             elif key in ("files", "tests"):
                 values[key] = self.patterns(value, key)
             elif key in ("depends_on", "resources"):

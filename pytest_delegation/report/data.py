@@ -35,6 +35,10 @@ def report_data(report: RunReport) -> dict[str, Any]:
             entry["blocked_by"] = result.blocked_by
         if result.error:
             entry["error"] = result.error
+        if result.branch is not None:
+            entry["branch"] = result.branch.to_json()
+        if result.action is not None:
+            entry.update(result.action.to_json())
         tasks[task_id] = entry
     data: dict[str, Any] = {
         "version": 1,

@@ -1,9 +1,10 @@
 """The Markdown report: for ``$GITHUB_STEP_SUMMARY`` and pull-request comments.
 
 A verdict, a Mermaid graph of the task DAG by wave coloured by status, a table per wave,
-and the findings with their reproduce commands in collapsible details. GitHub caps a
-step summary at 1 MiB and a comment at 64 KiB: the report stays under 64 KB, summarising
-with counts where a run is too big to list.
+what to do with each task after a branch run (a retry's test output in collapsible
+details), and the findings with their reproduce commands in collapsible details. GitHub
+caps a step summary at 1 MiB and a comment at 64 KiB: the report stays under 64 KB,
+summarising with counts where a run is too big to list.
 
 Every user-given string (task ids, test ids, roles, messages, fixes, the plan path) is
 escaped for where it lands, so none of it makes a link, an image, emphasis, a heading, a
@@ -18,8 +19,11 @@ from collections.abc import Mapping
 import re
 from typing import Any
 
+from pytest_delegation.report.model import BranchInfo
+from pytest_delegation.report.model import TaskAction
 from pytest_delegation.report.names import plural
 from pytest_delegation.report.names import tally
+from pytest_delegation.vocab import Action
 from pytest_delegation.vocab import Status
 
 
@@ -39,6 +43,11 @@ ICON = {
     Status.PASSED: "✅", Status.FLAKY: "⚠️", Status.FAILED: "❌", Status.ERROR: "💥",
     Status.BLOCKED: "⛔", Status.SKIPPED: "⏭️", Status.NOT_RUN: "⚪",
 }  # fmt: skip
+ACTION_ICON = {
+    Action.ACCEPT: "✅", Action.RETRY: "🔁", Action.BLOCKED: "⛔", Action.CONFLICT: "🔀",
+}  # fmt: skip
+#: lines of a failing test's output by detail level (3: the most); none below 2
+OUTPUT_LINES = {3: 60, 2: 15}
 
 
 def render_markdown(data: Mapping[str, Any]) -> str:
@@ -66,6 +75,7 @@ def _render(data: Mapping[str, Any], detail: int) -> str:
     if detail >= 2 and len(tasks) <= GRAPH_TASKS:
         lines += _graph(plan, tasks)
     lines += _tables(plan, tasks, detail)
+    lines += _actions(TaskAction.in_report(data), tasks, detail)
     lines += _findings(data["findings"], detail)
     return "\n".join(lines) + "\n"
 
@@ -100,6 +110,8 @@ def _graph(plan: Mapping[str, Any], tasks: Mapping[str, Any]) -> list[str]:
 
 def _tables(plan: Mapping[str, Any], tasks: Mapping[str, Any], detail: int) -> list[str]:
     lines = []
+    # after a branch run every table has an action column
+    acted = any(entry.get("action") for entry in tasks.values())
     for number, wave in enumerate(plan["waves"], start=1):
         shown = [t for t in wave if t in tasks]
         if not shown:
@@ -115,8 +127,12 @@ def _tables(plan: Mapping[str, Any], tasks: Mapping[str, Any], detail: int) -> l
         if not rows:
             lines.append("")
             continue
-        lines += ["", "| task | role | tests | passed | failed | time | status |"]
-        lines.append("|---|---|---:|---:|---:|---:|---|")
+        head = "| task | role | tests | passed | failed | time | status |"
+        lines += [
+            "",
+            head + " action |" * acted,
+            "|---|---|---:|---:|---:|---:|---|" + "---|" * acted,
+        ]
         for task in rows:
             entry, role = tasks[task], plan["tasks"][task]["role"]
             outcomes = list(entry["tests"].values())
@@ -126,8 +142,60 @@ def _tables(plan: Mapping[str, Any], tasks: Mapping[str, Any], detail: int) -> l
                 f"| {_code(task, cell=True)} | {_cell(role) if role else '-'} | "
                 f"{len(outcomes)} | {passed} | {failed} | {entry['duration']:.2f}s | "
                 f"{ICON.get(status, '')} {_cell(str(status))} |"
+                + (f" {_action_cell(entry)} |" if acted else "")
             )
         lines.append("")
+    return lines
+
+
+def _action_cell(entry: Mapping[str, Any]) -> str:
+    action = entry.get("action")
+    return f"{ACTION_ICON[action]} {_cell(action)}" if action else "-"
+
+
+def _actions(
+    actions: Mapping[str, TaskAction], tasks: Mapping[str, Any], detail: int
+) -> list[str]:
+    """What to do after a branch run: the tasks to accept and to retry, then each task
+    not accepted with why, a retry's failing tests (their output while it fits) and the
+    tasks a blocked or conflicting one waits for or clashes with."""
+    if not actions:
+        return []
+    lines = ["### What to do", ""]
+    for word in (Action.ACCEPT, Action.RETRY):
+        chosen = [task for task, action in actions.items() if action.action == word]
+        if chosen:
+            listed = ", ".join(_code(task) for task in chosen)
+            lines += [f"{ACTION_ICON[word]} **{word.capitalize()}:** {listed}", ""]
+    for task, action in actions.items():
+        if action.action != Action.ACCEPT and detail >= 1:
+            lines += _action_text(task, tasks[task], action, detail)
+    return lines
+
+
+def _action_text(
+    task: str, entry: Mapping[str, Any], action: TaskAction, detail: int
+) -> list[str]:
+    """A task's action, its branch and why, then its failing tests in details blocks."""
+    text = f"{ACTION_ICON[action.action]} {_code(task)} **{action.action}**"
+    if entry.get("branch"):
+        branch = BranchInfo.from_json(entry["branch"])
+        cached = " (cached)" if branch.cached else ""
+        text += f" on {_code(branch.name)} at {_code(branch.short)}{cached}"
+    if action.reason:
+        text += ": " + _text(action.reason)
+    if action.with_tasks:
+        text += f"; {action.with_word} " + ", ".join(_code(t) for t in action.with_tasks)
+    lines = [text, ""]
+    limit = OUTPUT_LINES.get(detail)
+    for failure in action.failures:
+        summary = f"❌ <code>{_html(failure.test)}</code> {_html(failure.outcome)}"
+        output = failure.excerpt(limit, "… {lines} left out (the JSON report has them all) …")
+        if output and detail >= 2:
+            body = _fence("\n".join(output), "")
+            lines += [f"<details><summary>{summary}</summary>\n\n{body}\n</details>", ""]
+        else:
+            lines += [f"❌ {_code(failure.test)} {_text(failure.outcome)}", ""]
     return lines
 
 

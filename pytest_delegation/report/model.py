@@ -19,6 +19,8 @@ from pytest_delegation.checks.findings import ERROR
 from pytest_delegation.checks.findings import WARNING
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.plan.model import Plan
+from pytest_delegation.report.names import plural
+from pytest_delegation.vocab import Action
 from pytest_delegation.vocab import Outcome
 from pytest_delegation.vocab import Status
 from pytest_delegation.vocab import fold_outcome
@@ -50,6 +52,111 @@ class OrderRow(TypedDict):
 
 TimelineRow = TaskRow | OrderRow
 
+#: characters of a commit's short form
+SHORT_SHA = 7
+WITH_WORD = {Action.BLOCKED: "waits for", Action.CONFLICT: "conflicts with"}
+
+
+@dataclass(frozen=True)
+class BranchInfo:
+    """The branch a task's work was checked on (``--delegation-branches``)."""
+
+    name: str
+    #: the commit its tests ran on (full sha)
+    head: str
+    #: the result was taken from pytest's cache: this head, base and plan passed before
+    cached: bool = False
+
+    @property
+    def short(self) -> str:
+        """The head as people quote a commit (git's 7 characters)."""
+        return self.head[:SHORT_SHA]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "head": self.head, "cached": self.cached}
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> BranchInfo:
+        return cls(str(entry["name"]), str(entry["head"]), bool(entry.get("cached")))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A test that failed on a task's branch, with the output a retry needs."""
+
+    test: str
+    outcome: str
+    output: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"test": self.test, "outcome": self.outcome, "output": self.output}
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> Failure:
+        return cls(str(entry["test"]), str(entry["outcome"]), str(entry.get("output") or ""))
+
+    def excerpt(self, limit: int | None, note: str) -> list[str]:
+        """The output's lines, at most `limit` of them (None: all) and `note` for the rest.
+
+        A long output keeps its first lines (where the test starts) and, mostly, its last
+        (the assertion and where it failed); `note` stands between them, its ``{lines}``
+        saying how many were left out.
+        """
+        lines = self.output.rstrip("\r\n").splitlines()
+        if limit is None or len(lines) <= limit:
+            return lines
+        head = max(1, limit // 4)
+        tail = max(1, limit - head)
+        left_out = len(lines) - head - tail
+        return [*lines[:head], note.format(lines=plural(left_out, "line")), *lines[-tail:]]
+
+
+@dataclass(frozen=True)
+class TaskAction:
+    """What to do with a task after a parallel batch, and why (JSON ``tasks.<id>.action``)."""
+
+    action: Action
+    reason: str
+    #: the other tasks involved: the dependency not accepted, the task it conflicts with
+    with_tasks: tuple[str, ...] = ()
+    #: for ``retry``: its failing tests and their output, the context a retry needs
+    failures: tuple[Failure, ...] = ()
+
+    @property
+    def with_word(self) -> str:
+        """How its other tasks are named: the dependency a blocked task waits for, the
+        task a conflicting one conflicts with."""
+        return WITH_WORD.get(self.action, "with")
+
+    def to_json(self) -> dict[str, Any]:
+        """The keys it adds to its task's entry: ``action_with`` and ``failures`` if any."""
+        data: dict[str, Any] = {"action": self.action, "action_reason": self.reason}
+        if self.with_tasks:
+            data["action_with"] = list(self.with_tasks)
+        if self.failures:
+            data["failures"] = [failure.to_json() for failure in self.failures]
+        return data
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> TaskAction:
+        """The action of a task's entry in the JSON report (one that has ``action``)."""
+        return cls(
+            action=Action(entry["action"]),
+            reason=str(entry.get("action_reason") or ""),
+            with_tasks=tuple(entry.get("action_with") or ()),
+            failures=tuple(Failure.from_json(f) for f in entry.get("failures") or ()),
+        )
+
+    @classmethod
+    def in_report(cls, data: Mapping[str, Any]) -> dict[str, TaskAction]:
+        """Each task's action in a JSON report, in plan order (none: no branch run)."""
+        tasks = data.get("tasks") or {}
+        return {
+            task: cls.from_json(tasks[task])
+            for task in data["plan"]["tasks"]
+            if (tasks.get(task) or {}).get("action")
+        }
+
 
 @dataclass
 class TaskResult:
@@ -67,6 +174,9 @@ class TaskResult:
     executed_files: list[str] = field(default_factory=list)
     blocked_by: str | None = None
     error: str | None = None
+    #: branch runs only: the task's branch, and what to do with the task
+    branch: BranchInfo | None = None
+    action: TaskAction | None = None
 
     def count(self, *outcomes: str) -> int:
         return sum(1 for outcome in self.tests.values() if outcome in outcomes)
@@ -212,8 +322,22 @@ class RunReport:
     def warnings(self) -> int:
         return sum(1 for f in self.findings if f.severity == WARNING)
 
-    def summary(self) -> dict[str, Any]:
+    @property
+    def actions(self) -> dict[str, TaskAction]:
+        """Each task given an action (a branch run), in plan order."""
         return {
+            task: result.action
+            for task in self.plan.tasks
+            if (result := self.tasks.get(task)) is not None and result.action is not None
+        }
+
+    def with_action(self, action: Action) -> list[str]:
+        """The tasks given `action`, in plan order."""
+        return [task for task, given in self.actions.items() if given.action == action]
+
+    def summary(self) -> dict[str, Any]:
+        """``summary`` of the JSON report; ``accept`` and ``retry`` only after a branch run."""
+        summary: dict[str, Any] = {
             "tasks": len(self.tasks),
             "waves": len(self.plan.waves),
             "passed": self.count_status(Status.PASSED),
@@ -226,3 +350,7 @@ class RunReport:
             "seed": self.seed,
             "started_at": round(self.started_at, 3),
         }
+        if self.actions:
+            summary["accept"] = self.with_action(Action.ACCEPT)
+            summary["retry"] = self.with_action(Action.RETRY)
+        return summary

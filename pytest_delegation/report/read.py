@@ -1,8 +1,9 @@
 """A JSON report back into a RunReport, for the renderers that take one (the terminal's).
 
 The inverse of ``report.data.report_data`` for what the report holds: the plan (frozen,
-with the waves as written, not recomputed), each task's result, the findings, notes,
-timeline and summary. A rule this version does not know keeps its severity.
+with the waves as written, not recomputed), each task's result (with its branch and
+action after a branch run), the findings, notes, timeline and summary. A rule this
+version does not know keeps its severity.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pytest_delegation.checks.findings import WARNING
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.plan.model import Plan
 from pytest_delegation.plan.model import Task
+from pytest_delegation.report.model import BranchInfo
 from pytest_delegation.report.model import RunReport
+from pytest_delegation.report.model import TaskAction
 from pytest_delegation.report.model import TaskResult
 from pytest_delegation.vocab import Outcome
 from pytest_delegation.vocab import Status
@@ -115,6 +118,8 @@ def _result(entry: Mapping[str, Any]) -> TaskResult:
         executed_files=list(entry.get("executed_files") or ()),
         blocked_by=entry.get("blocked_by"),
         error=entry.get("error"),
+        branch=BranchInfo.from_json(entry["branch"]) if entry.get("branch") else None,
+        action=TaskAction.from_json(entry) if entry.get("action") else None,
     )
 
 

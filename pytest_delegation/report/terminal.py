@@ -1,8 +1,10 @@
 """The terminal report: header, a table per wave, findings by severity, one verdict line.
 
 Everything fits 80 columns; `-q` keeps only the verdict, `-v` adds each task's files and
-every finding (the default shows the first few per rule). Colour follows pytest's
-``--color`` and ``NO_COLOR`` through the terminal writer.
+every finding (the default shows the first few per rule). After a branch run a section
+says what to do with each task (`-v` adds a retry's test output), and the tasks to accept
+and to retry on a line each, uncut and unwrapped: an orchestrator copies those ids.
+Colour follows pytest's ``--color`` and ``NO_COLOR`` through the terminal writer.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from pytest_delegation.checks.findings import ERROR
 from pytest_delegation.checks.findings import WARNING
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.report.model import RunReport
+from pytest_delegation.report.model import TaskAction
 from pytest_delegation.report.model import TaskResult
 from pytest_delegation.report.names import cut
 from pytest_delegation.report.names import plural
 from pytest_delegation.report.names import short_names
 from pytest_delegation.report.names import tally
+from pytest_delegation.vocab import Action
 from pytest_delegation.vocab import Status
 
 
@@ -38,6 +42,14 @@ STATUS_MARKUP: dict[str, dict[str, bool]] = {
     Status.SKIPPED: {"yellow": True},
     Status.NOT_RUN: {},
 }
+ACTION_MARKUP: dict[str, dict[str, bool]] = {
+    Action.ACCEPT: {"green": True, "bold": True},
+    Action.RETRY: {"red": True, "bold": True},
+    Action.BLOCKED: {"yellow": True, "bold": True},
+    Action.CONFLICT: {"red": True, "bold": True},
+}
+#: lines of a failing test's output shown with `-v` (`-vv`: all of them)
+OUTPUT_LINES = 20
 
 
 def render(report: RunReport, tr: pytest.TerminalReporter, verbosity: int) -> None:
@@ -66,6 +78,8 @@ def render(report: RunReport, tr: pytest.TerminalReporter, verbosity: int) -> No
             if verbosity > 0:
                 for line in task_details(report, task, result):
                     tr.write_line(line)
+    if report.actions:
+        write_actions(report, tr, verbosity)
     if report.untagged:
         counts = _counts(report.untagged.values())
         tr.write_line("")
@@ -142,6 +156,49 @@ def task_details(report: RunReport, task_id: str, result: TaskResult) -> Iterato
         yield f"      blocked by: {result.blocked_by}"
 
 
+def write_actions(report: RunReport, tr: pytest.TerminalReporter, verbosity: int) -> None:
+    """What to do with each task after a branch run, then the tasks to accept and retry."""
+    tr.write_line("")
+    tr.write_line("what to do", bold=True)
+    for task, action in report.actions.items():
+        tr.write("  ")
+        tr.write(f"{action.action.upper():<9}", **ACTION_MARKUP[action.action])
+        lines = action_lines(task, report.tasks[task], action, verbosity)
+        tr.write_line(next(lines))
+        for line in lines:
+            tr.write_line(line)
+    for word in (Action.ACCEPT, Action.RETRY):
+        tasks = report.with_action(word)
+        if tasks:
+            tr.write(f"{word}:", **ACTION_MARKUP[word])
+            tr.write_line(" " + ", ".join(tasks))
+
+
+def action_lines(
+    task: str, result: TaskResult, action: TaskAction, verbosity: int
+) -> Iterator[str]:
+    """A task's action after its label: the task, its branch, why, and a retry's failures
+    (their output with `-v`, cut to ``OUTPUT_LINES`` unless `-vv`)."""
+    indent = " " * 11
+    head = task
+    if result.branch is not None:
+        cached = " (cached)" if result.branch.cached else ""
+        head += f" on {result.branch.name} at {result.branch.short}{cached}"
+    first, *rest = _wrap(head, indent)
+    yield first[len(indent) :]
+    yield from rest
+    if action.reason:
+        yield from _wrap(action.reason, indent)
+    if action.with_tasks:
+        yield from _wrap(f"{action.with_word}: {', '.join(action.with_tasks)}", indent)
+    limit = OUTPUT_LINES if verbosity < 2 else None
+    for failure in action.failures:
+        yield from _wrap(f"{failure.outcome} {failure.test}", indent)
+        if verbosity > 0:
+            for line in failure.excerpt(limit, "... {lines} left out (-vv shows all) ..."):
+                yield from _hard_wrap(line, indent + "    ")
+
+
 def finding_lines(findings: list[Finding], verbosity: int) -> Iterator[tuple[str, bool]]:
     by_rule: dict[str, list[Finding]] = {}
     for finding in findings:
@@ -202,6 +259,13 @@ def _counts(outcomes: Iterable[str]) -> str:
     for outcome in outcomes:
         counts[outcome] = counts.get(outcome, 0) + 1
     return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+
+
+def _hard_wrap(line: str, indent: str) -> list[str]:
+    """A line of output in pieces that fit: cut anywhere, its spaces kept, none dropped."""
+    width = WIDTH - len(indent)
+    line = line.rstrip().expandtabs()
+    return [indent + line[i : i + width] for i in range(0, len(line), width)] or [""]
 
 
 def _wrap(text: str, indent: str) -> list[str]:

@@ -24,6 +24,7 @@ import warnings
 
 import pytest
 
+from pytest_delegation.worker import foreign
 from pytest_delegation.worker import protocol
 from pytest_delegation.worker.channel import Channel
 from pytest_delegation.worker.keeper import Keeper
@@ -222,6 +223,7 @@ class Child:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, exitstatus: int) -> None:
+        foreign.record()
         if self.tracker is not None:
             self.channel.send(
                 protocol.Executed(

@@ -23,11 +23,14 @@ import math
 from typing import Any
 from urllib.parse import quote
 
+from pytest_delegation.report.model import BranchInfo
+from pytest_delegation.report.model import TaskAction
 from pytest_delegation.report.names import cut
 from pytest_delegation.report.names import plural
 from pytest_delegation.report.names import short_names
 from pytest_delegation.report.names import tally
 from pytest_delegation.vocab import FAILING
+from pytest_delegation.vocab import Action
 from pytest_delegation.vocab import Outcome
 from pytest_delegation.vocab import Status
 
@@ -38,6 +41,10 @@ ICON = {
     "skipped": "↷", "not-run": "○", "xfailed": "✓", "xpassed": "!",
 }  # fmt: skip
 SEVERITY_ICON = {"error": "✗", "warning": "▲"}
+# a sign for each action of a branch run, always shown with its word
+ACTION_ICON: dict[str, str] = {
+    Action.ACCEPT: "✓", Action.RETRY: "↻", Action.BLOCKED: "⊘", Action.CONFLICT: "⇄",
+}  # fmt: skip
 # the task filter's order: trouble first
 STATUS_ORDER = (
     Status.FAILED, Status.ERROR, Status.BLOCKED, Status.FLAKY,
@@ -57,6 +64,8 @@ NO_TASK = "#none"
 BIG = 150
 # failing tests listed in a task's section without opening its table
 FAILING_SHOWN = 5
+# lines of a retry's failing test output on the page; the JSON report has them all
+OUTPUT_LINES = 400
 
 # DAG geometry (SVG user units)
 BOX_W, BOX_H, COL_GAP, ROW_GAP, TOP, MARGIN = 200, 46, 70, 12, 34, 10
@@ -78,6 +87,7 @@ def render_html(data: Mapping[str, Any]) -> str:
     if data.get("summary", {}).get("verdict") == "interrupted":
         verdict = "INTERRUPTED"
     timeline, runs = _timeline(data.get("timeline") or [])
+    actions = TaskAction.in_report(data)
     parts = [
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -92,9 +102,12 @@ def render_html(data: Mapping[str, Any]) -> str:
         else "<body>",
         "<a class='skip' href='#main'>Skip to content</a>",
         _header(data, plan, summary, failed),
-        "<nav aria-label='Sections'><a href='#dag'>Task graph</a> <a href='#timeline'>"
+        "<nav aria-label='Sections'>"
+        + ("<a href='#actions'>What to do</a> " if actions else "")
+        + "<a href='#dag'>Task graph</a> <a href='#timeline'>"
         "Timeline</a> <a href='#findings'>Findings</a> <a href='#tasks'>Tasks</a></nav>",
         "<main id='main'>",
+        *([_actions(plan, tasks, actions)] if actions else []),
         _dag(plan, tasks),
         timeline,
         _findings(data.get("findings") or [], plan),
@@ -146,6 +159,65 @@ def _secs(value: float) -> str:
     if value < 60:
         return f"{value:.1f}{NBSP}s"
     return f"{int(value // 60)}{NBSP}min {value % 60:02.0f}{NBSP}s"
+
+
+def _action_badge(action: str) -> str:
+    return (
+        f"<span class='badge act-{_e(action)}'>{_e(ACTION_ICON.get(action, '•'))} "
+        f"{_e(action)}</span>"
+    )
+
+
+def _actions(
+    plan: Mapping[str, Any], tasks: Mapping[str, Any], actions: Mapping[str, TaskAction]
+) -> str:
+    """What to do after a branch run: the tasks to accept and to retry, then a row per task
+    with its branch, why, the tasks it waits for or conflicts with and a retry's failures."""
+    out = ["<section id='actions'><h2>What to do</h2>"]
+    for word in (Action.ACCEPT, Action.RETRY):
+        chosen = [task for task, action in actions.items() if action.action == word]
+        if chosen:
+            links = ", ".join(_task_link(task, plan) for task in chosen)
+            out.append(f"<p class='act-list'>{_action_badge(word)} {links}</p>")
+    out.append(
+        "<div class='scroll'><table class='actions'><thead><tr><th>task</th><th>status</th>"
+        "<th>action</th><th>branch</th><th>why</th></tr></thead><tbody>"
+    )
+    for task, action in actions.items():
+        entry = tasks[task]
+        out.append(
+            f"<tr><td>{_task_link(task, plan)}</td><td>{_badge(_status(task, tasks))}</td>"
+            f"<td>{_action_badge(action.action)}</td><td>{_branch(entry)}</td>"
+            f"<td>{_why(action, plan)}</td></tr>"
+        )
+    out.append("</tbody></table></div></section>")
+    return "".join(out)
+
+
+def _branch(entry: Mapping[str, Any]) -> str:
+    if not entry.get("branch"):
+        return "-"
+    branch = BranchInfo.from_json(entry["branch"])
+    return (
+        f"<code>{_e(branch.name)}</code> at <code title='{_e(branch.head)}'>"
+        f"{_e(branch.short)}</code>" + " (cached)" * branch.cached
+    )
+
+
+def _why(action: TaskAction, plan: Mapping[str, Any]) -> str:
+    """An action's reason, its other tasks, and a retry's failing tests with their output."""
+    out = [f"<p>{_e(action.reason)}</p>" if action.reason else ""]
+    if action.with_tasks:
+        links = ", ".join(_task_link(task, plan) for task in action.with_tasks)
+        out.append(f"<p>{_e(action.with_word)} {links}</p>")
+    for failure in action.failures:
+        output = failure.excerpt(OUTPUT_LINES, "… {lines} left out (the JSON report has all) …")
+        out.append(
+            f"<details class='failure'><summary>{_e(ICON.get(failure.outcome, '•'))} "
+            f"<code>{_e(failure.test)}</code> {_e(failure.outcome)}</summary>"
+            f"<pre>{_e(chr(10).join(output) or '(no output)')}</pre></details>"
+        )
+    return "".join(out)
 
 
 def _verdict_failed(data: Mapping[str, Any]) -> bool:
@@ -553,7 +625,9 @@ def _task_sections(
         planned, executed = list(spec.get("files") or ()), list(entry.get("executed_files") or ())
         out.append(
             f"<section class='task' id='{_e(_anchor(task))}' data-status='{_e(status)}'>"
-            f"<h3>{_badge(status)} <code>{_e(task)}</code></h3>"
+            f"<h3>{_badge(status)} <code>{_e(task)}</code>"
+            + (f" {_action_badge(str(entry['action']))}" if entry.get("action") else "")
+            + "</h3>"
             + (f"<p>{_e(spec['description'])}</p>" if spec.get("description") else "")
             + f"<p class='meta'>{' · '.join(meta)}</p>"
             + (f"<pre class='error'>{_e(entry['error'])}</pre>" if entry.get("error") else "")

@@ -1,0 +1,294 @@
+"""Branch runs end to end: a batch of task branches checked, merged, and given actions.
+
+The repository is `branchrepo`'s: two clean branches, one whose merge breaks another
+task's test, one that edits another task's file, two that conflict, one that fails on
+its own, and a review task without a branch. Each run is a real ``python -m pytest``
+in its own process (it starts runs of its own), as a user starts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+from typing import Any
+
+import branchrepo
+import pytest
+
+
+pytestmark = pytest.mark.task("e2e")
+
+
+def user_state(root: Path) -> dict[str, Any]:
+    """What of the user's a run must leave alone: refs, HEAD, index, worktrees, status."""
+
+    def git(*args: str) -> str:
+        return branchrepo.git(root, *args)
+
+    return {
+        "refs": git("for-each-ref", "--format=%(objectname) %(refname)"),
+        "head": git("rev-parse", "HEAD"),
+        "symbolic": git("symbolic-ref", "HEAD"),
+        "worktrees": git("worktree", "list", "--porcelain"),
+        "status": git("status", "--porcelain", "--untracked-files=no"),
+        "index": (root / ".git" / "index").read_bytes(),
+    }
+
+
+@dataclass
+class Done:
+    returncode: int
+    out: str
+    data: dict[str, Any]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    tmp: Path
+
+    def action(self, task: str) -> str:
+        return str(self.data["tasks"][task].get("action"))
+
+    def findings(self, rule: str) -> list[dict[str, Any]]:
+        return [f for f in self.data["findings"] if f["rule"] == rule]
+
+
+def run(root: Path, *args: str, tmp: Path | None = None) -> Done:
+    tmp = tmp or root.parent / f"tmp-{os.urandom(3).hex()}"
+    tmp.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GIT_"))}
+    env["TMPDIR"] = str(tmp)
+    before = user_state(root)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "--delegation-report",
+         "--delegation-report=json:report.json", *args],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    report = root / "report.json"
+    data = json.loads(report.read_text()) if report.exists() else {}
+    report.unlink(missing_ok=True)
+    return Done(done.returncode, done.stdout + done.stderr, data, before, user_state(root), tmp)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("batch") / "project"
+    branchrepo.build(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def batch(project: Path) -> Done:
+    return run(project)
+
+
+def test_each_task_gets_its_action(batch: Done) -> None:
+    actions = {task: batch.action(task) for task in batch.data["tasks"]}
+    assert actions == {
+        "alpha": "accept",
+        "beta": "accept",
+        "limit": "conflict",
+        "gamma": "accept",
+        "sneaky": "retry",
+        "left": "accept",
+        "right": "conflict",
+        "broken": "retry",
+        "review": "accept",
+    }, batch.out
+    assert batch.data["summary"]["accept"] == ["alpha", "beta", "gamma", "left", "review"]
+    assert batch.data["summary"]["retry"] == ["sneaky", "broken"]
+    assert batch.returncode == 1
+    assert "accept: alpha, beta, gamma, left, review" in batch.out
+
+
+def test_each_branch_is_named_with_its_head(batch: Done, project: Path) -> None:
+    for task in ("alpha", "broken"):
+        branch = batch.data["tasks"][task]["branch"]
+        assert branch["name"] == f"agents/{task}"
+        assert branch["head"] == branchrepo.git(project, "rev-parse", f"agents/{task}")
+        assert branch["cached"] is False
+    assert "branch" not in batch.data["tasks"]["review"]
+
+
+def test_a_retry_carries_the_failing_test_and_its_output(batch: Done) -> None:
+    (failure,) = batch.data["tasks"]["broken"]["failures"]
+    assert failure["test"] == "tests/test_broken.py::test_broken"
+    assert "assert 41 == 42" in failure["output"]
+    # the scratch copy's folder is cut out: paths read as the repository's
+    assert "pytest-delegation-branches" not in failure["output"]
+    assert "tests/test_broken.py:5" in failure["output"]
+
+
+def test_a_change_outside_its_files_names_them_and_their_owner(batch: Done) -> None:
+    (finding,) = batch.findings("out-of-bounds-change")
+    assert finding["task"] == "sneaky" and finding["other_task"] == "alpha"
+    assert finding["files"] == ["pkg/alpha.py"] and finding["branch"] == "agents/sneaky"
+
+
+def test_a_textual_conflict_names_both_tasks_and_the_file(batch: Done) -> None:
+    (finding,) = batch.findings("merge-conflict")
+    assert (finding["task"], finding["other_task"]) == ("right", "left")
+    assert finding["files"] == ["NOTES.md"]
+
+
+def test_the_merge_that_breaks_another_task_is_pinned(batch: Done) -> None:
+    (finding,) = batch.findings("integration-failure")
+    assert finding["task"] == "limit" and finding["other_task"] == "gamma"
+    assert finding["test"] == "tests/test_gamma.py::test_gamma"
+    assert batch.data["tasks"]["limit"]["action_with"] == ["gamma"]
+
+
+def test_the_review_without_branch_ran_on_the_merged_work(batch: Done) -> None:
+    review = batch.data["tasks"]["review"]
+    assert review["status"] == "passed"
+    assert review["tests"] == {"tests/test_review.py::test_together": "passed"}
+
+
+def test_pytest_sees_each_test_once(batch: Done) -> None:
+    """The believed reports are replayed: the merge's word for the broken test."""
+    assert "2 failed, 7 passed" in batch.out
+    assert "FAILED tests/test_gamma.py::test_gamma - assert 5 == 10" in batch.out
+
+
+def test_the_report_matches_the_schema(batch: Done) -> None:
+    import jsonschema
+    from conftest import SCHEMA
+
+    jsonschema.validate(batch.data, SCHEMA)
+
+
+def test_nothing_of_the_user_is_touched(batch: Done) -> None:
+    assert batch.after == batch.before
+    assert list(batch.tmp.iterdir()) == []
+
+
+def test_a_second_batch_reruns_only_what_moved(project: Path, batch: Done) -> None:
+    branchrepo.make_branch(
+        project, "broken-fix", {"pkg/broken.py": "def answer():\n    return 42\n"},
+        start="agents/broken",
+    )  # fmt: skip
+    branchrepo.git(project, "branch", "-f", "agents/broken", "agents/broken-fix")
+    again = run(project)
+    cached = {t: e["branch"]["cached"] for t, e in again.data["tasks"].items() if "branch" in e}
+    assert cached["broken"] is False
+    assert cached["alpha"] and cached["beta"] and cached["sneaky"], again.out
+    assert again.action("broken") == "accept"
+    assert "retry" not in again.data["summary"] or again.data["summary"]["retry"] == ["sneaky"]
+    cleared = run(project, "--cache-clear")
+    assert not any(e.get("branch", {}).get("cached") for e in cleared.data["tasks"].values())
+
+
+def test_a_template_that_names_no_branch_is_a_usage_error(project: Path) -> None:
+    done = run(project, "--delegation-branches=nobody/{task}")
+    assert done.returncode == 4
+    assert "task alpha: no branch 'nobody/alpha'" in done.out
+    assert "look named like --delegation-branches='agents/{task}'" in done.out
+
+
+SRC_PLAN = """\
+branches: agents/{task}
+shared: [src/pkg/__init__.py, conftest.py]
+tasks:
+  mod: {files: [src/pkg/mod.py, tests/test_mod.py], tests: [tests/test_mod.py]}
+"""
+
+
+def src_project(root: Path, conftest: str = "") -> dict[str, str]:
+    """A src layout whose package imports from the checkout, as an editable install does.
+
+    ``sitecustomize`` adds a site folder whose ``.pth`` puts the checkout's ``src`` on
+    ``sys.path`` (what ``pip install -e .`` leaves behind); the branch's own code differs.
+    """
+    root.mkdir(parents=True)
+    branchrepo.git(root, "init", "-q", "-b", "main")
+    branchrepo.write(
+        root,
+        {
+            "delegation.yaml": SRC_PLAN,
+            "conftest.py": conftest,
+            "src/pkg/__init__.py": "",
+            "src/pkg/mod.py": "def value():\n    return 1\n",
+        },
+    )
+    branchrepo.commit(root, "base")
+    site = root.parent / "site"
+    (site / "installed").mkdir(parents=True)
+    (site / "installed" / "__editable__.pkg.pth").write_text(f"{root / 'src'}\n")
+    (site / "sitecustomize.py").write_text(
+        f"import site\nsite.addsitedir({str(site / 'installed')!r})\n"
+    )
+    test = "from pkg import mod\n\n\ndef test_value():\n    assert mod.value() == 2\n"
+    head = branchrepo.make_branch(
+        root, "mod", {"src/pkg/mod.py": "def value():\n    return 2\n", "tests/test_mod.py": test}
+    )
+    return {"PYTHONPATH": str(site), "head": head}
+
+
+def run_src(root: Path, env: dict[str, str], *args: str) -> Done:
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = env["PYTHONPATH"]
+    try:
+        return run(root, *args)
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+def test_an_editable_src_layout_tests_the_branch_s_code(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    env = src_project(root)
+    done = run_src(root, env)
+    mod = done.data["tasks"]["mod"]
+    assert mod["status"] == "passed" and mod["action"] == "accept", done.out
+    assert not done.findings("code-outside-worktree")
+
+
+def test_code_run_from_the_checkout_is_a_finding(tmp_path: Path) -> None:
+    """A conftest that puts the checkout's own src first: the branch's code never ran."""
+    root = tmp_path / "project"
+    conftest = f"import sys\nsys.path.insert(0, {str(tmp_path / 'project' / 'src')!r})\n"
+    env = src_project(root, conftest)
+    done = run_src(root, env)
+    (finding,) = done.findings("code-outside-worktree")
+    assert finding["task"] == "mod" and "src/pkg/mod.py" in finding["files"]
+    assert done.data["tasks"]["mod"]["action"] == "retry"
+
+
+def test_sigterm_stops_every_run_and_leaves_nothing(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    root = tmp_path / "project"
+    branchrepo.build(root)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    before = user_state(root)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GIT_"))}
+    env["TMPDIR"] = str(tmp)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "--delegation-report"],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(tmp.glob("pytest-delegation-branches-*/runs/*/output.txt")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert "interrupted" in out
+    assert list(tmp.iterdir()) == []
+    assert user_state(root) == before
+    leftovers = []
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(tmp).encode() in status.read_bytes():
+                leftovers.append(status.parent.name)
+        except OSError:
+            pass
+    assert leftovers == []
