@@ -153,8 +153,8 @@ def test_pytest_sees_each_test_once(batch: Done) -> None:
 
 
 def test_the_report_matches_the_schema(batch: Done) -> None:
-    import jsonschema
     from conftest import SCHEMA
+    import jsonschema
 
     jsonschema.validate(batch.data, SCHEMA)
 
