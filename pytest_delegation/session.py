@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from pytest_delegation.branches.driver import BranchDriver
     from pytest_delegation.ci.generate import Generated
     from pytest_delegation.report.suggestion import Suggestion
+    from pytest_delegation.worker.tracker import Tracker
 
 
 #: the checks that need workers
@@ -292,8 +293,19 @@ class DelegationSession:
                 self.results,
                 [t for t in ordered if t in self.results],
                 self.upstream,
+                tracker=self._tracker(),
             )
             self.config.pluginmanager.register(self.runner, InProcess.name)
+
+    def _tracker(self) -> Tracker | None:
+        """A branch run's tree measures its boundaries in-process: the process alone is
+        the isolation there, and a worker would cost a second start and collection."""
+        from pytest_delegation.branches.targets import IN_TREE
+        from pytest_delegation.worker.tracker import Tracker
+
+        if os.environ.get(IN_TREE) and "boundaries" in self.settings.checks:
+            return Tracker(str(self.rootdir))
+        return None
 
     # -- running ---------------------------------------------------------------------
 
@@ -369,6 +381,10 @@ class DelegationSession:
             # the run never reached the workers (collect-only, errors)
             self.runner.close()
         self._write_test_reports()
+        # a branch run's in-process tests imported what they imported here
+        from pytest_delegation.worker import foreign
+
+        foreign.record()
         if self.branches is not None and self.plan is not None:
             self._branch_report(session, exitstatus)
             return
@@ -381,6 +397,13 @@ class DelegationSession:
             self.results.unfinished(self.assignment.task_of, (i.nodeid for i in session.items))
         if isinstance(self.runner, InProcess):
             self.runner.finish()
+            if self.runner.tracker is not None:
+                from pytest_delegation.run.workers import check_boundaries
+
+                check_boundaries(
+                    session, self.plan, self.runner.executed, self.results, self.add_finding,
+                    inferred=self.settings.plan == AUTO,
+                )  # fmt: skip
         unfinished = tuple(self.runner.unfinished) if isinstance(self.runner, WorkerMode) else ()
         if interrupted:
             cut = f"; not finished: {', '.join(unfinished)}" if unfinished else ""
@@ -390,7 +413,9 @@ class DelegationSession:
         checks = tuple(
             c
             for c in self.settings.checks
-            if c in RUN_CHECKS and self.workers and c not in unfinished
+            if c in RUN_CHECKS
+            and c not in unfinished
+            and (self.workers or (c == "boundaries" and self._tracked()))
         )
         report = build_report(
             self.plan,
@@ -499,6 +524,11 @@ class DelegationSession:
             self.write_problems.append(
                 f"the suggested plan could not be written to {dest}: {exc.strerror or exc}"
             )
+
+    def _tracked(self) -> bool:
+        from pytest_delegation.run.inprocess import InProcess
+
+        return isinstance(self.runner, InProcess) and self.runner.tracker is not None
 
     def _plan_label(self) -> str:
         assert self.plan is not None

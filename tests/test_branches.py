@@ -292,3 +292,18 @@ def test_sigterm_stops_every_run_and_leaves_nothing(tmp_path: Path) -> None:
         except OSError:
             pass
     assert leftovers == []
+
+
+def test_a_branch_s_tests_are_held_to_their_files_at_run_time(tmp_path: Path) -> None:
+    """Measured in the branch run's own process, as a worker measures it."""
+    root = tmp_path / "project"
+    branchrepo.build(root, {"alpha": branchrepo.BRANCHES["alpha"]})
+    branchrepo.git(root, "merge", "-q", "--ff-only", "agents/alpha")
+    peek = "from pkg import alpha, beta\n\n\ndef test_beta():\n    assert alpha.one() == 1\n"
+    branchrepo.make_branch(
+        root, "beta", {"pkg/beta.py": "def two():\n    return 2\n", "tests/test_beta.py": peek}
+    )
+    done = run(root)
+    (finding,) = done.findings("boundary-violation")
+    assert finding["task"] == "beta" and finding["file"] == "pkg/alpha.py", done.out
+    assert "pkg/alpha.py" in done.data["tasks"]["beta"]["executed_files"]

@@ -194,7 +194,9 @@ def _branch_runs(ctx: Context, heads: Mapping[str, str], batch: Batch) -> None:
                 tree=ctx.trees.tree(head),
                 tasks=(task_id,),
                 checks=tuple(c for c in ctx.checks if c in BRANCH_CHECKS),
-                workers=1,
+                # one task in a process of its own is isolated already: in-process
+                # (boundaries measured there too) saves a worker's start and collection
+                workers=0,
                 args=ctx.args,
                 cwd=ctx.cwd,
                 key=_key(ctx, "branch", head, (task_id,), *deps),

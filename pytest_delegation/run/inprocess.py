@@ -4,6 +4,9 @@ No isolation, but the same policy as the worker runs: a task whose dependency fa
 is blocked (its tests skip) through the same `Scheduler`, the wave hooks come from
 the same `WaveHooks`, and each task settles into the same `Results`. Registered by
 the session only in this mode, as pytest-cov registers one object per mode.
+
+With a `Tracker` (a branch run's tree, where the process itself is the isolation), the
+files each task's tests run code in are measured here too, as a worker measures them.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from collections.abc import Sequence
 
 import pytest
 
+from pytest_delegation.checks.boundaries import Execution
 from pytest_delegation.plan.model import Plan
 from pytest_delegation.report.model import Results
 from pytest_delegation.run.scheduler import Scheduler
 from pytest_delegation.run.waves import WaveHooks
 from pytest_delegation.vocab import task_status
+from pytest_delegation.worker.tracker import Tracker
 
 
 class InProcess:
@@ -31,8 +36,13 @@ class InProcess:
         results: Results,
         runnable: Sequence[str],
         upstream: Mapping[str, str] | None = None,
+        tracker: Tracker | None = None,
     ) -> None:
         self.plan = plan
+        self.tracker = tracker
+        #: each task -> the project files its tests ran code in (with a tracker)
+        self.executed: dict[str, dict[str, Execution]] = {}
+        self.tracked: str | None = None
         self.task_of = task_of
         self.results = results
         self.scheduler = Scheduler(plan, runnable, retries=0, upstream=upstream)
@@ -67,6 +77,25 @@ class InProcess:
             if task in self.scheduler.pending:
                 self.scheduler.start(task)
             self.waves.task_started(task)
+        if self.tracker is not None:
+            self._track(task, item.nodeid)
+
+    def _track(self, task: str | None, nodeid: str) -> None:
+        if task != self.tracked:
+            self._harvest()
+            self.tracked = task
+        self.tracker.start(nodeid)  # type: ignore[union-attr]
+
+    def _harvest(self) -> None:
+        files = self.tracker.reset() if self.tracker is not None else {}
+        if self.tracked is not None:
+            found = self.executed.setdefault(self.tracked, {})
+            for path, (function, line, test) in files.items():
+                found.setdefault(path, Execution(function, line, test))
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        if self.tracker is not None:
+            self.tracker.stop()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -83,6 +112,8 @@ class InProcess:
         """The session ends: the wave that ran last finishes, every other task settles."""
         self._finish_wave()
         self.current_wave = None
+        self._harvest()
+        self.tracked = None
         for task in list(self.results.tasks):
             self._settle(task, hooks=False)
 

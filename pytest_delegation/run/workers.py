@@ -18,6 +18,7 @@ import tempfile
 
 import pytest
 
+from pytest_delegation.checks.boundaries import Execution
 from pytest_delegation.checks.boundaries import boundary_findings
 from pytest_delegation.checks.boundaries import project_files
 from pytest_delegation.checks.findings import Finding
@@ -201,15 +202,10 @@ class WorkerMode:
         notes: list[str],
     ) -> None:
         """The files each task's tests executed, against the plan (the tasks that ran)."""
-        test_files = {item.nodeid.split("::", 1)[0] for item in session.items}
-        plan_dir = plan_folder(plan, self.config.rootpath)
-        measured = {t: project_files(f, test_files) for t, f in runner.executed.items()}
-        for task, files in measured.items():
-            results.executed(task, files)
-        # an inferred plan owns no files: 'no task owns it' would list every source file
-        inferred = self.settings.plan == AUTO
-        for finding in boundary_findings(plan, plan_dir, measured, unowned=not inferred):
-            add_finding(finding)
+        check_boundaries(
+            session, plan, runner.executed, results, add_finding,
+            inferred=self.settings.plan == AUTO,
+        )  # fmt: skip
         if runner.unmeasured:
             notes.append(
                 "file boundaries not measured for "
@@ -347,3 +343,26 @@ class WorkerMode:
             if result.attempts and result.status in (Status.PASSED, Status.FLAKY, Status.FAILED):
                 known[task] = round(result.duration, 3)
         cache.set(DURATIONS_KEY, known)
+
+
+def check_boundaries(
+    session: pytest.Session,
+    plan: Plan,
+    executed: Mapping[str, Mapping[str, Execution]],
+    results: Results,
+    add_finding: Callable[[Finding], None],
+    *,
+    inferred: bool,
+) -> None:
+    """The files each task's tests ran code in, recorded and held to the plan.
+
+    Test modules and conftests are how a task is verified, not its code; an inferred
+    plan owns no files, so 'no task owns it' would list every source file: left out.
+    """
+    test_files = {item.nodeid.split("::", 1)[0] for item in session.items}
+    plan_dir = plan_folder(plan, session.config.rootpath)
+    measured = {t: project_files(f, test_files) for t, f in executed.items()}
+    for task, files in measured.items():
+        results.executed(task, files)
+    for finding in boundary_findings(plan, plan_dir, measured, unowned=not inferred):
+        add_finding(finding)

@@ -112,6 +112,16 @@ class Tracker:
             threading.settrace(self._on_call)
             sys.settrace(self._on_call)
 
+    def reset(self) -> dict[str, tuple[str, int, str]]:
+        """What was recorded so far, then a clean slate: the next task's tests count anew.
+
+        3.12+: every code object turned off since is turned back on for this tool.
+        """
+        files, self.files, self.seen = self.files, {}, set()
+        if self.tool is not None:
+            self.monitoring.restart_events()
+        return files
+
     def stop(self) -> None:
         # 3.12+: between tests the callback records nothing
         self.test = ""
