@@ -67,10 +67,10 @@ def plan(tasks: int, branches: bool) -> str:
 
 
 def work(n: int, tests: int) -> dict[str, str]:
-    module = f"def compute(x):\n    return sum(i * x for i in range(200))\n"
-    body = "from pkg import t{n}\n\n".format(n=n) + "".join(
-        f"\ndef test_{i:04d}():\n    assert t{n}.compute({i}) == {sum(j * i for j in range(200))}\n"
-        for i in range(tests)
+    module = "def compute(x):\n    return sum(i * x for i in range(200))\n"
+    body = f"from pkg import t{n}\n\n" + "".join(
+        f"\ndef test_{i:04d}():\n    assert t{n}.compute({i}) == {expected}\n"
+        for i, expected in ((i, sum(j * i for j in range(200))) for i in range(tests))
     )
     return {f"pkg/t{n}.py": module, f"tests/test_t{n}.py": body}
 
