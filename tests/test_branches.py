@@ -307,3 +307,20 @@ def test_a_branch_s_tests_are_held_to_their_files_at_run_time(tmp_path: Path) ->
     (finding,) = done.findings("boundary-violation")
     assert finding["task"] == "beta" and finding["file"] == "pkg/alpha.py", done.out
     assert "pkg/alpha.py" in done.data["tasks"]["beta"]["executed_files"]
+
+
+def test_a_clean_batch_is_merged_and_run_once(tmp_path: Path) -> None:
+    """The happy path, as a merge queue tests a batch: every branch merged, one run."""
+    root = tmp_path / "project"
+    branchrepo.build(root, {t: branchrepo.BRANCHES[t] for t in ("alpha", "beta", "left")})
+    done = run(root)
+    assert done.returncode == 1  # tasks without a branch or tests are unverified
+    actions = {t: e.get("action") for t, e in done.data["tasks"].items()}
+    assert actions["alpha"] == actions["beta"] == actions["left"] == "accept", done.out
+    assert actions["review"] == "accept"
+    assert not any("wave by wave" in note for note in done.data["notes"])
+    lanes = {row.get("job") for row in done.data["timeline"]}
+    assert "merge" in lanes and not any(str(lane).startswith("merge wave") for lane in lanes)
+    again = run(root)
+    assert all(e["branch"]["cached"] for e in again.data["tasks"].values() if "branch" in e)
+    assert again.data["timeline"] == []

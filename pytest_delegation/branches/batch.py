@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import copy
 from dataclasses import dataclass
 from dataclasses import field
 import hashlib
@@ -50,6 +51,8 @@ BRANCH_CHECKS = ("isolation", "boundaries")
 CACHE_KEY = "delegation/branches"
 #: lines of a failing test's output kept for a retry
 OUTPUT_LINES = 60
+#: the statuses of a task whose tests did not fail (none at all counts: nothing failed)
+PASSING_STATUSES = frozenset({Status.PASSED, Status.FLAKY, Status.SKIPPED, Status.NOT_RUN})
 PASSED_OUTCOMES = frozenset({Outcome.PASSED, Outcome.XFAILED, Outcome.SKIPPED})
 
 
@@ -125,7 +128,15 @@ def run_batch(ctx: Context) -> Batch:
         batch.states[task_id] = TaskState(has_branch=task_id in heads)
     changed = _bounds(ctx, heads, batch)
     _branch_runs(ctx, heads, batch)
-    _merge_waves(ctx, heads, changed, batch)
+    trial = copy.deepcopy(batch)
+    if _all_at_once(ctx, heads, changed, trial):
+        batch = trial
+    else:
+        batch.notes.append(
+            "the whole batch merged at once failed tests that passed on their branches: "
+            "merged and checked again wave by wave, to pin each failure to its branch"
+        )
+        _merge_waves(ctx, heads, changed, batch)
     batch.actions = decide(plan, batch.states)
     return batch
 
@@ -306,6 +317,70 @@ def _outside(ctx: Context, task_id: str, files: Sequence[str]) -> Finding:
     )
 
 
+def _all_at_once(
+    ctx: Context, heads: Mapping[str, str], changed: Mapping[str, set[str]], batch: Batch
+) -> bool:
+    """Every mergeable branch merged in plan order, and one run: the batch's happy path.
+
+    As a merge queue tests a batch: when nothing fails on the whole merge, nothing fails
+    on any wave's merge either (a wave's tests run again in the later merges); when
+    something does, False, and the caller checks wave by wave to pin it.
+    """
+    plan = ctx.plan
+    accepted: list[str] = []
+    plain: list[str] = []
+    current = ctx.base
+    for wave in plan.waves:
+        for task_id in wave:
+            if task_id not in heads:
+                if _deps_accepted(plan, task_id, batch, accepted):
+                    plain.append(task_id)
+                    accepted.append(task_id)
+                continue
+            if not _mergeable(plan, task_id, batch.states[task_id], batch, accepted):
+                continue
+            merge = git.merge(ctx.repo, current, heads[task_id])
+            if merge.tree is None:
+                _conflict(ctx, batch, task_id, merge.conflicts, accepted, changed)
+                continue
+            current = git.commit_tree(
+                ctx.repo, merge.tree, [current, heads[task_id]], f"merge {ctx.names[task_id]}"
+            )
+            accepted.append(task_id)
+    order = "order" in ctx.checks
+    scope = [
+        t
+        for t in plan.tasks
+        if t in accepted and (order or t in plain or _affected(ctx, batch, t, current))
+    ]
+    if not scope:
+        return True
+    checks = tuple(c for c in ctx.checks if c in BRANCH_CHECKS or c == "order")
+    run = TreeRun(
+        name="merge",
+        commit=current,
+        tree=ctx.trees.tree(current),
+        tasks=tuple(scope),
+        checks=checks,
+        workers=ctx.workers,
+        args=ctx.args,
+        cwd=ctx.cwd,
+        key=_key(ctx, "merge", current, scope, *checks),
+    )
+    (output,) = _run(ctx, [run], 1, batch)
+    if output.data is None or any(
+        outcome in FAILING for task_id in scope for outcome in _tests(output, task_id).values()
+    ):
+        return False
+    for task_id in plain:
+        _take(ctx, batch, task_id, output)
+    for task_id in scope:
+        batch.ran_at[task_id] = current
+        for test in _tests(output, task_id):
+            batch.believed[test] = output
+    return True
+
+
 def _merge_waves(
     ctx: Context, heads: Mapping[str, str], changed: Mapping[str, set[str]], batch: Batch
 ) -> None:
@@ -333,36 +408,55 @@ def _merge_waves(
         candidates = [t for t in plan.tasks if t in accepted or t in merged or t in plain]
         # the order check wants the whole merged suite; else only what the merge can change
         scope = [t for t in candidates if order or t in plain or _affected(ctx, batch, t, current)]
-        if not scope:
-            continue
-        checks = tuple(c for c in ctx.checks if c in BRANCH_CHECKS or (order and c == "order"))
-        run = TreeRun(
-            name=f"merge wave {number + 1}",
-            commit=current,
-            tree=ctx.trees.tree(current),
-            tasks=tuple(scope),
-            checks=checks,
-            workers=ctx.workers,
-            args=ctx.args,
-            cwd=ctx.cwd,
-            key=_key(ctx, "merge", current, scope, *checks),
-        )
-        (output,) = _run(ctx, [run], 1, batch)
-        for task_id in plain:
-            _take(ctx, batch, task_id, output)
-        culprits = _integration(ctx, batch, output, scope, merged, plain, before, heads)
-        for task_id in scope:
-            batch.ran_at[task_id] = current
-            for test in _tests(output, task_id):
-                if test not in batch.believed or task_id in plain:
-                    batch.believed[test] = output
-        _believe_failures(batch, output, scope)
-        if culprits:
-            # the accepted tree goes on without the branches that broke it
-            merged = [t for t in merged if t not in culprits]
-            current = _merge_all(ctx, before, [heads[t] for t in merged])
+        if scope:
+            checks = tuple(c for c in ctx.checks if c in BRANCH_CHECKS or (order and c == "order"))
+            culprits = _check_merge(
+                ctx, batch, f"merge wave {number + 1}", current, scope, checks,
+                merged, plain, before, heads,
+            )  # fmt: skip
+            if culprits:
+                # the accepted tree goes on without the branches that broke it
+                merged = [t for t in merged if t not in culprits]
+                current = _merge_all(ctx, before, [heads[t] for t in merged])
         accepted += merged
-        accepted += [t for t in plain if batch.states[t].status in (Status.PASSED, Status.FLAKY)]
+        accepted += [t for t in plain if batch.states[t].status in PASSING_STATUSES]
+
+
+def _check_merge(
+    ctx: Context,
+    batch: Batch,
+    name: str,
+    current: str,
+    scope: Sequence[str],
+    checks: tuple[str, ...],
+    merged: Sequence[str],
+    plain: Sequence[str],
+    before: str,
+    heads: Mapping[str, str],
+) -> set[str]:
+    """The merged tree's run of `scope`; the branches whose merge broke a test."""
+    run = TreeRun(
+        name=name,
+        commit=current,
+        tree=ctx.trees.tree(current),
+        tasks=tuple(scope),
+        checks=checks,
+        workers=ctx.workers,
+        args=ctx.args,
+        cwd=ctx.cwd,
+        key=_key(ctx, "merge", current, scope, *checks),
+    )
+    (output,) = _run(ctx, [run], 1, batch)
+    for task_id in plain:
+        _take(ctx, batch, task_id, output)
+    culprits = _integration(ctx, batch, output, scope, merged, plain, before, heads)
+    for task_id in scope:
+        batch.ran_at[task_id] = current
+        for test in _tests(output, task_id):
+            if test not in batch.believed or task_id in plain:
+                batch.believed[test] = output
+    _believe_failures(batch, output, scope)
+    return culprits
 
 
 def _deps_accepted(plan: Plan, task_id: str, batch: Batch, accepted: Sequence[str]) -> bool:
@@ -373,7 +467,7 @@ def _deps_accepted(plan: Plan, task_id: str, batch: Batch, accepted: Sequence[st
 def _mergeable(
     plan: Plan, task_id: str, state: TaskState, batch: Batch, accepted: Sequence[str]
 ) -> bool:
-    passed = state.status in (Status.PASSED, Status.FLAKY, Status.SKIPPED, Status.NOT_RUN)
+    passed = state.status in PASSING_STATUSES
     clean = not state.out_of_bounds and not state.outside
     return passed and clean and _deps_accepted(plan, task_id, batch, accepted)
 

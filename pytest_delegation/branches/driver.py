@@ -251,6 +251,10 @@ def _scoped(data: Mapping[str, Any], tasks: Sequence[str], output: RunOutput) ->
     them (no tests yet, say) is not news about them.
     """
     scoped = dict(data)
+    if output.cached:
+        # it ran in an earlier batch: nothing of it is on this run's clock
+        scoped["timeline"] = []
+        scoped["summary"] = {**(data.get("summary") or {}), "started_at": None}
     mine = set(tasks)
     scoped["findings"] = [
         f

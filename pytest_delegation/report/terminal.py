@@ -50,6 +50,8 @@ ACTION_MARKUP: dict[str, dict[str, bool]] = {
 }
 #: lines of a failing test's output shown with `-v` (`-vv`: all of them)
 OUTPUT_LINES = 20
+#: a retry's failing tests listed without -v; -v lists them all
+SHOWN_FAILURES = 5
 
 
 def render(report: RunReport, tr: pytest.TerminalReporter, verbosity: int) -> None:
@@ -192,11 +194,15 @@ def action_lines(
     if action.with_tasks:
         yield from _wrap(f"{action.with_word}: {', '.join(action.with_tasks)}", indent)
     limit = OUTPUT_LINES if verbosity < 2 else None
-    for failure in action.failures:
-        yield from _wrap(f"{failure.outcome} {failure.test}", indent)
+    shown = action.failures if verbosity > 0 else action.failures[:SHOWN_FAILURES]
+    for failure in shown:
+        # a node id is copied from here: on a line of its own, never cut
+        yield f"{indent}{failure.outcome} {failure.test}"
         if verbosity > 0:
             for line in failure.excerpt(limit, "... {lines} left out (-vv shows all) ..."):
                 yield from _hard_wrap(line, indent + "    ")
+    if len(shown) < len(action.failures):
+        yield f"{indent}... and {len(action.failures) - len(shown)} more (-v shows all)"
 
 
 def finding_lines(findings: list[Finding], verbosity: int) -> Iterator[tuple[str, bool]]:
