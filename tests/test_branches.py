@@ -178,6 +178,9 @@ def test_a_second_batch_reruns_only_what_moved(project: Path, batch: Done) -> No
     assert "retry" not in again.data["summary"] or again.data["summary"]["retry"] == ["sneaky"]
     cleared = run(project, "--cache-clear")
     assert not any(e.get("branch", {}).get("cached") for e in cleared.data["tasks"].values())
+    # what --cache-clear ran is kept like any other run
+    after = run(project)
+    assert after.data["tasks"]["alpha"]["branch"]["cached"] is True
 
 
 def test_a_template_that_names_no_branch_is_a_usage_error(project: Path) -> None:
@@ -195,7 +198,7 @@ tasks:
 """
 
 
-def src_project(root: Path, conftest: str = "") -> dict[str, str]:
+def src_project(root: Path, conftest: str = "", installed: Path | None = None) -> dict[str, str]:
     """A src layout whose package imports from the checkout, as an editable install does.
 
     ``sitecustomize`` adds a site folder whose ``.pth`` puts the checkout's ``src`` on
@@ -215,7 +218,7 @@ def src_project(root: Path, conftest: str = "") -> dict[str, str]:
     branchrepo.commit(root, "base")
     site = root.parent / "site"
     (site / "installed").mkdir(parents=True)
-    (site / "installed" / "__editable__.pkg.pth").write_text(f"{root / 'src'}\n")
+    (site / "installed" / "__editable__.pkg.pth").write_text(f"{installed or root / 'src'}\n")
     (site / "sitecustomize.py").write_text(
         f"import site\nsite.addsitedir({str(site / 'installed')!r})\n"
     )
@@ -245,6 +248,18 @@ def test_an_editable_src_layout_tests_the_branch_s_code(tmp_path: Path) -> None:
     mod = done.data["tasks"]["mod"]
     assert mod["status"] == "passed" and mod["action"] == "accept", done.out
     assert not done.findings("code-outside-worktree")
+
+
+def test_a_copy_installed_from_another_checkout_tests_its_own_code(tmp_path: Path) -> None:
+    """Found on cachetools: a clone whose editable install points at the original."""
+    original = tmp_path / "original" / "src"
+    (original / "pkg").mkdir(parents=True)
+    (original / "pkg" / "__init__.py").write_text("")
+    (original / "pkg" / "mod.py").write_text("def value():\n    return 1\n")
+    root = tmp_path / "project"
+    env = src_project(root, installed=original)
+    done = run_src(root, env)
+    assert done.data["tasks"]["mod"]["action"] == "accept", done.out
 
 
 def test_code_run_from_the_checkout_is_a_finding(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def _action(
     if waiting:
         return TaskAction(
             Action.BLOCKED,
-            f"waits for {_names(waiting)}, not accepted",
+            "a dependency was not accepted",
             with_tasks=tuple(waiting),
         )
     if state.conflicts:

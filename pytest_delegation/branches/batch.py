@@ -702,7 +702,9 @@ def tree_args(args: Sequence[str]) -> tuple[str, ...]:
     """The user's pytest arguments minus the plugin's own (each run sets its own)."""
     from pytest_delegation.ci.args import job_args
 
-    return job_args(args, also=OWN_WITH_VALUE)
+    # --cache-clear is this run's: the trees have no cache of their own to clear, and a
+    # run's cache key must not differ by it
+    return tuple(a for a in job_args(args, also=OWN_WITH_VALUE) if a != "--cache-clear")
 
 
 #: the plugin's options each tree run sets itself (beyond what CI jobs drop)

@@ -65,9 +65,11 @@ def _inside(path: Path, folder: Path) -> bool:
 def import_roots(checkout: Path) -> list[str]:
     """The checkout-relative folders its own packages are imported from, first seen first.
 
-    A package counts when this interpreter finds it inside the checkout (an editable
-    install, a ``.pth`` file, ``PYTHONPATH``); one found in site-packages is another
-    copy the tree cannot replace, and one not found at all needs nothing.
+    A package counts when this interpreter can import it at all: from the checkout (an
+    editable install, a ``.pth`` file, ``PYTHONPATH``), from another checkout (a copy
+    whose editable install points at the original), or installed; the tree holds the
+    branch's own copy, and that is the one its tests must run. One not found at all
+    needs nothing (pytest's rootdir or ``pythonpath`` finds it inside the tree).
     """
     checkout = checkout.resolve()
     roots: dict[str, None] = {}
@@ -85,7 +87,7 @@ def import_roots(checkout: Path) -> list[str]:
             except (ImportError, ValueError):
                 continue
             origin = Path(spec.origin).resolve() if spec and spec.origin else None
-        if origin is not None and _inside(origin, checkout):
+        if origin is not None:
             roots[folder.resolve().relative_to(checkout).as_posix()] = None
     return list(roots)
 
