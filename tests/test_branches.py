@@ -339,3 +339,51 @@ def test_a_clean_batch_is_merged_and_run_once(tmp_path: Path) -> None:
     again = run(root)
     assert all(e["branch"]["cached"] for e in again.data["tasks"].values() if "branch" in e)
     assert again.data["timeline"] == []
+
+
+def test_the_readme_walkthrough_on_the_example_shop(tmp_path: Path) -> None:
+    """example_project/make_branches.py, then the command the README gives."""
+    script = Path(__file__).parent.parent / "example_project" / "make_branches.py"
+    shop = tmp_path / "shop"
+    subprocess.run([sys.executable, str(script), str(shop)], check=True, capture_output=True)
+    done = run(shop, "--delegation-branches=agents/{task}", "--delegation-base=main")
+    assert done.data["summary"]["accept"] == ["user-model", "order-model", "research"], done.out
+    assert done.data["summary"]["retry"] == ["product-model", "api"]
+    assert {t for t, e in done.data["tasks"].items() if e.get("action") == "blocked"} == {
+        "docs", "review", "security",
+    }  # fmt: skip
+    (bounds,) = done.findings("out-of-bounds-change")
+    assert bounds["task"] == "api" and bounds["files"] == ["shop/models/order.py"]
+    assert done.after == done.before
+
+
+def test_outside_a_git_checkout_it_says_so(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(pytester.path.parent))
+    pytester.makefile(".yaml", delegation="branches: agents/{task}\ntasks:\n  a: {}\n")
+    pytester.makepyfile(
+        test_a="import pytest\n\n@pytest.mark.task('a')\ndef test_a():\n    pass\n"
+    )
+    result = pytester.runpytest("--delegation-report")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*is not in a git work tree*run it in a git checkout*"])
+
+
+def test_an_unknown_base_names_the_nearest(project: Path) -> None:
+    done = run(project, "--delegation-base=mian")
+    assert done.returncode == 4
+    assert "--delegation-base: unknown git ref 'mian'" in done.out
+    assert "did you mean 'main'?" in done.out
+
+
+def test_a_shallow_clone_says_to_fetch_the_history(project: Path, tmp_path: Path) -> None:
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", "--no-single-branch", f"file://{project}",
+         str(shallow)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    done = run(shallow, "--delegation-branches=origin/agents/{task}")
+    assert done.returncode == 4, done.out
+    assert "shallow" in done.out and "fetch-depth: 0" in done.out

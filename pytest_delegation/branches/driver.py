@@ -68,6 +68,9 @@ class BranchDriver:
                 "--delegation-base" if self.settings.base else "the plan's base:",
             )
             self.heads, self.missing = find_heads(self.repo, self.plan, self.names)
+            for head in self.heads.values():
+                # a shallow clone without the history says so now, before anything runs
+                git.merge_base(self.repo, self.base, head)
         except git.BranchError as exc:
             raise pytest.UsageError(str(exc)) from None
 
