@@ -123,7 +123,12 @@ class DelegationSession:
     def _branch_driver(self) -> BranchDriver | None:
         from pytest_delegation.branches import targets
 
-        if os.environ.get(targets.IN_TREE) or self.settings.ci is not None:
+        if (
+            os.environ.get(targets.IN_TREE)
+            or self.settings.ci is not None
+            or self.config.option.collectonly
+        ):
+            # a run in a branch's tree checks that tree; --collect-only runs nothing
             return None
         if self.plan is None:
             if self.settings.branches:

@@ -387,3 +387,11 @@ def test_a_shallow_clone_says_to_fetch_the_history(project: Path, tmp_path: Path
     done = run(shallow, "--delegation-branches=origin/agents/{task}")
     assert done.returncode == 4, done.out
     assert "shallow" in done.out and "fetch-depth: 0" in done.out
+
+
+def test_collect_only_runs_no_branch(project: Path) -> None:
+    """A pre-dispatch verdict: the plan checked against the checkout, nothing run."""
+    done = run(project, "--collect-only", "-q")
+    assert "what to do" not in done.out
+    assert "action" not in json.dumps(done.data["tasks"])
+    assert list(done.tmp.iterdir()) == []
