@@ -217,7 +217,7 @@ def _branch_runs(ctx: Context, heads: Mapping[str, str], batch: Batch) -> None:
     for (task_id, head), output in zip(heads.items(), outputs, strict=True):
         batch.branches[task_id] = BranchInfo(ctx.names[task_id], head, cached=output.cached)
         _take(ctx, batch, task_id, output)
-        for test in _tests(output, task_id):
+        for test in task_tests(output, task_id):
             batch.believed[test] = output
 
 
@@ -232,7 +232,7 @@ def _ancestors(plan: Plan, task_id: str) -> set[str]:
     return seen
 
 
-def _tests(output: RunOutput, task_id: str) -> dict[str, str]:
+def task_tests(output: RunOutput, task_id: str) -> dict[str, str]:
     entry = ((output.data or {}).get("tasks") or {}).get(task_id) or {}
     tests = entry.get("tests")
     return dict(tests) if isinstance(tests, dict) else {}
@@ -258,7 +258,7 @@ def _take(ctx: Context, batch: Batch, task_id: str, output: RunOutput) -> None:
 
 
 def _failures(output: RunOutput, task_id: str) -> list[Failure]:
-    failing = {t for t, o in _tests(output, task_id).items() if o in FAILING}
+    failing = {t for t, o in task_tests(output, task_id).items() if o in FAILING}
     texts: dict[str, list[str]] = {}
     for report in output.reports:
         nodeid = report.get("nodeid")
@@ -266,7 +266,7 @@ def _failures(output: RunOutput, task_id: str) -> list[Failure]:
             texts.setdefault(nodeid, []).append(_longrepr_text(report))
     found = []
     tree = f"{output.run.tree}/"
-    for test, outcome in _tests(output, task_id).items():
+    for test, outcome in task_tests(output, task_id).items():
         if outcome in FAILING:
             lines = "\n".join(texts.get(test, [])).replace(tree, "").splitlines()
             if len(lines) > OUTPUT_LINES:
@@ -339,13 +339,11 @@ def _all_at_once(
                 continue
             if not _mergeable(plan, task_id, batch.states[task_id], batch, accepted):
                 continue
-            merge = git.merge(ctx.repo, current, heads[task_id])
-            if merge.tree is None:
-                _conflict(ctx, batch, task_id, merge.conflicts, accepted, changed)
+            merged, conflicts = _merge_onto(ctx, current, heads[task_id])
+            if merged is None:
+                _conflict(ctx, batch, task_id, conflicts, accepted, changed)
                 continue
-            current = git.commit_tree(
-                ctx.repo, merge.tree, [current, heads[task_id]], f"merge {ctx.names[task_id]}"
-            )
+            current = merged
             accepted.append(task_id)
     order = "order" in ctx.checks
     scope = [
@@ -356,27 +354,16 @@ def _all_at_once(
     if not scope:
         return True
     checks = tuple(c for c in ctx.checks if c in BRANCH_CHECKS or c == "order")
-    run = TreeRun(
-        name="merge",
-        commit=current,
-        tree=ctx.trees.tree(current),
-        tasks=tuple(scope),
-        checks=checks,
-        workers=ctx.workers,
-        args=ctx.args,
-        cwd=ctx.cwd,
-        key=_key(ctx, "merge", current, scope, *checks),
-    )
-    (output,) = _run(ctx, [run], 1, batch)
+    output = _merged_run(ctx, batch, "merge", current, scope, checks)
     if output.data is None or any(
-        outcome in FAILING for task_id in scope for outcome in _tests(output, task_id).values()
+        outcome in FAILING for task_id in scope for outcome in task_tests(output, task_id).values()
     ):
         return False
     for task_id in plain:
         _take(ctx, batch, task_id, output)
     for task_id in scope:
         batch.ran_at[task_id] = current
-        for test in _tests(output, task_id):
+        for test in task_tests(output, task_id):
             batch.believed[test] = output
     return True
 
@@ -395,13 +382,11 @@ def _merge_waves(
             state = batch.states[task_id]
             if task_id not in heads or not _mergeable(plan, task_id, state, batch, accepted):
                 continue
-            merge = git.merge(ctx.repo, current, heads[task_id])
-            if merge.tree is None:
-                _conflict(ctx, batch, task_id, merge.conflicts, [*accepted, *merged], changed)
+            commit, conflicts = _merge_onto(ctx, current, heads[task_id])
+            if commit is None:
+                _conflict(ctx, batch, task_id, conflicts, [*accepted, *merged], changed)
                 continue
-            current = git.commit_tree(
-                ctx.repo, merge.tree, [current, heads[task_id]], f"merge {ctx.names[task_id]}"
-            )
+            current = commit
             merged.append(task_id)
         plain = [t for t in wave if t not in heads and _deps_accepted(plan, t, batch, accepted)]
         order = "order" in ctx.checks and number == last_wave
@@ -422,6 +407,30 @@ def _merge_waves(
         accepted += [t for t in plain if batch.states[t].status in PASSING_STATUSES]
 
 
+def _merged_run(
+    ctx: Context,
+    batch: Batch,
+    name: str,
+    current: str,
+    scope: Sequence[str],
+    checks: tuple[str, ...],
+) -> RunOutput:
+    """`scope`'s tests on the merged commit `current`, with every worker."""
+    run = TreeRun(
+        name=name,
+        commit=current,
+        tree=ctx.trees.tree(current),
+        tasks=tuple(scope),
+        checks=checks,
+        workers=ctx.workers,
+        args=ctx.args,
+        cwd=ctx.cwd,
+        key=_key(ctx, "merge", current, scope, *checks),
+    )
+    (output,) = _run(ctx, [run], 1, batch)
+    return output
+
+
 def _check_merge(
     ctx: Context,
     batch: Batch,
@@ -435,24 +444,13 @@ def _check_merge(
     heads: Mapping[str, str],
 ) -> set[str]:
     """The merged tree's run of `scope`; the branches whose merge broke a test."""
-    run = TreeRun(
-        name=name,
-        commit=current,
-        tree=ctx.trees.tree(current),
-        tasks=tuple(scope),
-        checks=checks,
-        workers=ctx.workers,
-        args=ctx.args,
-        cwd=ctx.cwd,
-        key=_key(ctx, "merge", current, scope, *checks),
-    )
-    (output,) = _run(ctx, [run], 1, batch)
+    output = _merged_run(ctx, batch, name, current, scope, checks)
     for task_id in plain:
         _take(ctx, batch, task_id, output)
     culprits = _integration(ctx, batch, output, scope, merged, plain, before, heads)
     for task_id in scope:
         batch.ran_at[task_id] = current
-        for test in _tests(output, task_id):
+        for test in task_tests(output, task_id):
             if test not in batch.believed or task_id in plain:
                 batch.believed[test] = output
     _believe_failures(batch, output, scope)
@@ -507,10 +505,17 @@ def _merge_all(ctx: Context, start: str, heads: Sequence[str]) -> str:
     """`start` with `heads` merged in order; heads that conflict are left out."""
     current = start
     for head in heads:
-        merge = git.merge(ctx.repo, current, head)
-        if merge.tree is not None:
-            current = git.commit_tree(ctx.repo, merge.tree, [current, head], "merge")
+        current = _merge_onto(ctx, current, head)[0] or current
     return current
+
+
+def _merge_onto(ctx: Context, current: str, head: str) -> tuple[str | None, tuple[str, ...]]:
+    """The commit of `head` merged onto `current` (no ref points at it), or None and the
+    files that conflict."""
+    merge = git.merge(ctx.repo, current, head)
+    if merge.tree is None:
+        return None, merge.conflicts
+    return git.commit_tree(ctx.repo, merge.tree, [current, head], "merge"), ()
 
 
 def _baseline(batch: Batch, test: str, task_id: str, output: RunOutput) -> str | None:
@@ -518,7 +523,7 @@ def _baseline(batch: Batch, test: str, task_id: str, output: RunOutput) -> str |
     earlier = batch.believed.get(test)
     if earlier is None or earlier is output:
         return None
-    return _tests(earlier, task_id).get(test)
+    return task_tests(earlier, task_id).get(test)
 
 
 def _integration(
@@ -538,7 +543,7 @@ def _integration(
     for task_id in scope:
         failing = [
             t
-            for t, o in _tests(output, task_id).items()
+            for t, o in task_tests(output, task_id).items()
             if o in FAILING
             and (task_id in plain or _baseline(batch, t, task_id, output) in PASSED_OUTCOMES)
         ]
@@ -658,7 +663,7 @@ def _passes(
         key=_key(ctx, "pin", commit, (task_id,), *tests),
     )
     (output,) = _run(ctx, [run], 1, batch)
-    outcomes = _tests(output, task_id)
+    outcomes = task_tests(output, task_id)
     return output.data is not None and all(outcomes.get(t) in PASSED_OUTCOMES for t in tests)
 
 
@@ -693,7 +698,7 @@ def _integration_finding(
 def _believe_failures(batch: Batch, output: RunOutput, scope: Sequence[str]) -> None:
     """A test that failed on the merge is replayed from the merge: its last word."""
     for task_id in scope:
-        for test, outcome in _tests(output, task_id).items():
+        for test, outcome in task_tests(output, task_id).items():
             if outcome in FAILING:
                 batch.believed[test] = output
 

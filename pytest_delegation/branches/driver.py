@@ -23,6 +23,7 @@ from pytest_delegation.branches.batch import Batch
 from pytest_delegation.branches.batch import Context
 from pytest_delegation.branches.batch import find_heads
 from pytest_delegation.branches.batch import run_batch
+from pytest_delegation.branches.batch import task_tests
 from pytest_delegation.branches.batch import tree_args
 from pytest_delegation.branches.imports import import_roots
 from pytest_delegation.branches.runs import Launcher
@@ -143,7 +144,7 @@ class BranchDriver:
         order: list[tuple[str, RunOutput]] = []
         for task_id in self.plan.tasks:
             for output in _outputs_of(batch, task_id):
-                for test in sorted(_task_tests(output, task_id)):
+                for test in sorted(task_tests(output, task_id)):
                     if batch.believed.get(test) is output and test not in self.task_of:
                         self.task_of[test] = task_id
                         order.append((test, output))
@@ -231,12 +232,6 @@ def _ignore(key: str, value: Any) -> None:
 
 def _outputs_of(batch: Batch, task_id: str) -> list[RunOutput]:
     return [o for o in batch.runs if task_id in o.run.tasks]
-
-
-def _task_tests(output: RunOutput, task_id: str) -> dict[str, str]:
-    entry = ((output.data or {}).get("tasks") or {}).get(task_id) or {}
-    tests = entry.get("tests")
-    return dict(tests) if isinstance(tests, dict) else {}
 
 
 def _index(reports: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
