@@ -1,15 +1,17 @@
 """Benchmark of the order check against pytest-find-dependencies, detect-test-pollution
 and pytest-randomly, side by side in one invocation.
 
-    python benchmarks/order_bench.py [--sizes 1000,10000] [--seeds 10] [--every-seed]
+    python benchmarks/order_bench.py [--sizes 1000,10000] [--shapes large,small]
+        [--seeds 10] [--every-seed]
         [--tools ours,find-dependencies,detect-test-pollution,randomly] [--timeout 900]
         [--crash-demo-up-to 1000] [--workdir DIR] [--json PATH]
 
-For each size n it generates (with ``generate.py --polluter``) a suite of n trivial tests
-in several tasks over 2 waves, plus the four planted tests: ``test_victim`` (task 0) fails
-after ``test_polluter`` (task 1, same wave), and ``test_brittle`` passes only after
-``test_state_setter`` (the next wave); both pairs go through module globals of
-``pkg.registry``. It then runs, in the suite's folder:
+For each size n and shape (``large``: 250 tests a module, few large modules; ``small``:
+10 a module, many small ones) it generates (with ``generate.py --polluter``) a suite of n
+trivial tests in several tasks over 2 waves, plus the four planted tests:
+``test_victim`` (task 0) fails after ``test_polluter`` (task 1, same wave), and
+``test_brittle`` passes only after ``test_state_setter`` (the next wave); both pairs go
+through module globals of ``pkg.registry``. It then runs, in the suite's folder:
 
 - ``plain``: ``python -m pytest -p no:randomly``, the baseline;
 - ``isolation``, ``isolation+boundaries``: the plugin with ``--delegation-check`` limited
@@ -38,8 +40,8 @@ runs" and the tools' verdicts are parsed as well, and cross-checked.
 Our phases come from the same log: the controller's start-up and collection (until the
 first task worker), the isolated wave run (first task worker start to last task worker
 end), the order replays (the worker runs that end before the controller prints its
-"bisecting" line), the confirmations and bisections (until the last order worker ends),
-the ``reproduce`` commands, the rest (report).
+"order check: confirming" line), the confirmations and bisections (until the last order
+worker ends), the ``reproduce`` commands, the rest (report).
 
 Each command runs once (they are long). Wall and CPU time (user + system of all its
 processes) are reported, with the load average, since other work on the machine changes
@@ -364,10 +366,24 @@ class Planted:
     setter: str
 
 
-def make_suite(folder: Path, tests: int, seed: int) -> tuple[Planted, int, int]:
+#: suite shapes: tests per module (few large modules, many small ones)
+SHAPES = {"large": 250, "small": 10}
+
+
+def make_suite(
+    folder: Path, tests: int, seed: int, shape: str = "large"
+) -> tuple[Planted, int, int]:
     generate = load_generate()
     tasks = TASKS_FOR.get(tests, max(2 * WAVES, tests // 500))
-    suite = generate(folder, tests=tests, tasks=tasks, waves=WAVES, polluter=True, seed=seed)
+    suite = generate(
+        folder,
+        tests=tests,
+        tasks=tasks,
+        waves=WAVES,
+        polluter=True,
+        seed=seed,
+        per_module=SHAPES[shape],
+    )
     planted = {role: where["test"] for role, where in suite.planted.items()}
     return (
         Planted(
@@ -388,8 +404,8 @@ def python_pytest() -> list[str]:
 OURS = {
     "isolation": ["--delegation-check=isolation"],
     "isolation+boundaries": ["--delegation-check=isolation,boundaries"],
-    "all, shuffles=0": ["--delegation-shuffles=0"],
-    "all, shuffles=2": ["--delegation-shuffles=2"],
+    "all, shuffles=0": ["--delegation-check=all", "--delegation-shuffles=0"],
+    "all, shuffles=2": ["--delegation-check=all", "--delegation-shuffles=2"],
 }
 
 
@@ -401,15 +417,18 @@ def bench_size(
     every_seed: bool,
     seed: int,
     crash_demo_up_to: int,
+    shape: str = "large",
 ) -> dict[str, Any]:
-    folder = runner.workdir / f"suite-{tests}"
-    planted, total, tasks = make_suite(folder, tests, seed)
+    folder = runner.workdir / f"suite-{tests}-{shape}"
+    planted, total, tasks = make_suite(folder, tests, seed, shape)
     print(
         f"  suite: {total} tests ({tests} + 4 planted), {tasks} tasks in {WAVES} waves, "
-        f"in {folder}",
+        f"{SHAPES[shape]} tests a module, in {folder}",
         flush=True,
     )
     result: dict[str, Any] = {
+        "shape": shape,
+        "per_module": SHAPES[shape],
         "tests": total,
         "tasks": tasks,
         "waves": WAVES,
@@ -526,7 +545,15 @@ def phases(measure: Measure) -> list[dict[str, Any]]:
     tasks = measure.kinds("task-worker")
     order = measure.kinds("order-worker")
     repro = measure.kinds("reproduce")
-    bisecting = next((t for t, line in measure.lines if "bisecting" in line), None)
+    # the controller's line as the replays end and the confirmations start
+    bisecting = next(
+        (
+            t
+            for t, line in measure.lines
+            if "order check: confirming" in line or "bisecting" in line
+        ),
+        None,
+    )
 
     def end(sessions: Sequence[Session]) -> float:
         return max((s.ended or s.started) for s in sessions)
@@ -699,7 +726,10 @@ def print_size(result: dict[str, Any]) -> None:
     m = result["measures"]
     plain = m["plain"]
     n = result["tests"]
-    print(f"\n### {n} tests, {result['tasks']} tasks in {result['waves']} waves\n")
+    print(
+        f"\n### {n} tests, {result['tasks']} tasks in {result['waves']} waves, "
+        f"{result.get('per_module', '?')} tests a module\n"
+    )
     print(
         "| run | sessions | tests executed | tests / n | wall s | wall / plain | CPU s | found |"
     )
@@ -815,6 +845,12 @@ def machine() -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1000,10000", help="test counts, comma-separated")
+    parser.add_argument(
+        "--shapes",
+        default="large,small",
+        help="suite shapes, comma-separated: "
+        + ", ".join(f"{k} ({v} tests a module)" for k, v in SHAPES.items()),
+    )
     parser.add_argument("--tools", default=",".join(TOOLS), help="which tools to run")
     parser.add_argument("--seeds", type=int, default=10, help="pytest-randomly seeds 1..N")
     parser.add_argument(
@@ -835,6 +871,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    shapes = [s for s in args.shapes.split(",") if s]
+    if set(shapes) - set(SHAPES):
+        parser.error(f"unknown shapes: {args.shapes}; known: {', '.join(SHAPES)}")
     tools = [t for t in args.tools.split(",") if t]
     unknown = set(tools) - set(TOOLS)
     if unknown:
@@ -849,17 +888,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"order benchmark: {results['machine']}, in {workdir}", flush=True)
     try:
         for tests in sizes:
-            print(f"\n{tests} tests", flush=True)
-            results["sizes"][str(tests)] = bench_size(
-                runner,
-                tests,
-                tools,
-                args.seeds,
-                args.every_seed,
-                args.seed,
-                args.crash_demo_up_to,
-            )
-            results["sizes"][str(tests)]["plugin_after"] = machine()["plugin"]
+            for shape in shapes:
+                print(f"\n{tests} tests, {shape} modules", flush=True)
+                key = f"{tests}-{shape}"
+                results["sizes"][key] = bench_size(
+                    runner,
+                    tests,
+                    tools,
+                    args.seeds,
+                    args.every_seed,
+                    args.seed,
+                    args.crash_demo_up_to,
+                    shape,
+                )
+                results["sizes"][key]["plugin_after"] = machine()["plugin"]
     except BenchmarkError as exc:
         print(f"order benchmark: {exc}", file=sys.stderr)
         return 2

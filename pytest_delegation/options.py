@@ -194,6 +194,9 @@ class Settings:
     branches: str | None = None
     #: ``--delegation-base``: the ref the branches are merged onto
     base: str | None = None
+    #: ``--delegation-real-home``: task workers keep the user's HOME and TMPDIR (else
+    #: each run gets its own; the order check's runs always do)
+    real_home: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -212,6 +215,14 @@ def _from_ini(config: pytest.Config, name: str, parse: object, default: str) -> 
         return parse(raw)  # type: ignore[operator]
     except argparse.ArgumentTypeError as exc:
         raise pytest.UsageError(f"ini option {name} = {raw}: {exc}") from None
+
+
+def _flag(config: pytest.Config, name: str) -> bool:
+    """A bool ini value; one that is not (``maybe``) is a usage error, not a traceback."""
+    try:
+        return bool(config.getini(name))
+    except (ValueError, pytest.UsageError) as exc:  # pytest 8 raises the first, 9 the second
+        raise pytest.UsageError(f"ini option {name}: {exc} (use true or false)") from None
 
 
 def resolve(config: pytest.Config) -> Settings:
@@ -273,6 +284,7 @@ def resolve(config: pytest.Config) -> Settings:
         codeowners=_ini(config, "delegation_codeowners") or None,
         branches=opt.delegation_branches,
         base=opt.delegation_base,
+        real_home=bool(opt.delegation_real_home) or _flag(config, "delegation_real_home"),
     )
 
 

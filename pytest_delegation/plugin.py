@@ -80,6 +80,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "the plugins once. spawn: every worker is a new `python -m pytest` process.",
     )
     group.addoption(
+        "--delegation-real-home",
+        action="store_true",
+        dest="delegation_real_home",
+        help="Task workers keep your HOME and TMPDIR (default: each worker run gets its "
+        "own, removed after it; the order check's runs always do).",
+    )
+    group.addoption(
         "--delegation-check",
         dest="delegation_check",
         type=options.checks_type,
@@ -181,6 +188,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("delegation_timeout", "Wall-clock limit of one worker run, in seconds.")
     parser.addini("delegation_schedule", "Worker schedule: waves (default) or dag.")
     parser.addini("delegation_start", "How workers start: fork (default) or spawn.")
+    parser.addini(
+        "delegation_real_home",
+        "Task workers keep the user's HOME and TMPDIR (default false).",
+        type="bool",
+        default=False,
+    )
     parser.addini("delegation_shuffles", "Shuffled orders of the order check (default 2).")
     parser.addini("delegation_check", "Checks to run: isolation, order, boundaries, all, none.")
     parser.addini("delegation_fail_on", "Which findings fail the session: error, warning, never.")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Sequence
 import math
 from pathlib import Path
+from typing import Any
 
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.order.check import changer_first
@@ -273,3 +275,226 @@ def test_an_interrupt_during_bisection_keeps_what_was_concluded() -> None:
     [finding] = [f for f in stopped.value.findings if f.rule == "hidden-ordering-dependency"]
     assert finding.test == "v1" and finding.extra["culprit_test"] == "a1"
     assert verified == []  # the reproduce commands were not run
+
+
+def many_victims(causes: dict[str, set[str]]) -> Suite:
+    """Each victim fails when any of its polluters ran before it."""
+
+    def outcomes(ids: tuple[str, ...]) -> dict[str, str]:
+        seen: set[str] = set()
+        result = {}
+        for test in ids:
+            result[test] = "failed" if causes.get(test, set()) & seen else "passed"
+            seen.add(test)
+        return result
+
+    return outcomes
+
+
+class SimRunner:
+    """Serves every client to its end with a simulated suite; counts the runs."""
+
+    workers = 2
+
+    def __init__(
+        self,
+        suite: Suite,
+        states: Callable[[tuple[str, ...]], dict[str, list[str]]] = lambda ids: {},
+    ) -> None:
+        self.suite = suite
+        self.states = states
+        self.requests: list[Request] = []
+
+    def answer(self, request: Request) -> Run:
+        self.requests.append(request)
+        return Run(
+            request.ids,
+            outcomes=self.suite(request.ids),
+            states=self.states(request.ids),
+            sticky=request.sticky,
+        )
+
+    def serve(self, clients: Sequence[Client[Any]]) -> list[Any]:
+        results = []
+        for client in clients:
+            try:
+                asked = next(client)
+                while True:
+                    if isinstance(asked, Request):
+                        asked = client.send(self.answer(asked))
+                    else:
+                        asked = client.send(tuple(self.answer(r) for r in asked))
+            except StopIteration as done:
+                results.append(done.value)
+        return results
+
+
+def test_a_kept_change_is_confirmed_in_the_round_whose_order_holds_the_polluter() -> None:
+    """Item 2 of issue 11: the first revealing round had the polluter after the victim;
+    a plain re-run of it passed and the victim was dropped. The next round has it."""
+    first = Run(("q", "v", "p"), outcomes={"v": "failed"}, sticky=("q", "v"))
+    second = Run(("p", "v", "q"), outcomes={"v": "failed"}, sticky=("p",))
+    baseline = {"p": "passed", "q": "passed", "v": "passed"}
+    [suspect] = suspects(baseline, [("round 1", first), ("round 2", second)])
+    assert suspect.prefix == ("q",) and suspect.evidence == [("round 2", ("p",), True)]
+    verdict, _ = drive(investigate(suspect), polluted("v", {"p"}))
+    assert verdict.confirmed and verdict.culprits == ("p",) and verdict.order == "round 2"
+    assert verdict.tried == ["round 1"]
+
+
+def test_a_change_no_plain_run_confirms_is_counted_not_called_flaky() -> None:
+    kept = Run(("q", "v"), outcomes={"v": "failed"}, sticky=("q",))
+    [suspect] = suspects({"q": "passed", "v": "passed"}, [("round 1", kept)])
+    verdict, _ = drive(investigate(suspect), polluted("v", {"never"}))
+    assert not verdict.confirmed and verdict.kept_only
+    assert (
+        order_findings(_plan({"t": ["q", "v"]}), {"q": "t", "v": "t"}, [suspect], [verdict]) == []
+    )
+
+
+def test_plain_runs_lead_the_evidence_before_kept_ones() -> None:
+    kept = Run(("p", "v"), outcomes={"v": "failed"}, sticky=("p",))
+    plain = Run(("x", "p", "v"), outcomes={"v": "failed"})
+    [suspect] = suspects({"p": "passed", "v": "passed", "x": "passed"},
+                         [("round 1", kept), ("shuffle 1", plain)])  # fmt: skip
+    assert (suspect.order, suspect.kept) == ("shuffle 1", False)
+    assert suspect.evidence == [("round 1", ("p",), True)]
+
+
+def _plan(tasks: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+    from pytest_delegation.plan.waves import compute_waves
+
+    plan = plan_from_dict(
+        {"tasks": {name: {"tests": [f"{name}.py"]} for name in tasks}}, Path("delegation.yaml")
+    )
+    plan.freeze(compute_waves(plan))
+    return plan
+
+
+def test_victims_of_one_cause_are_settled_together_and_reported_once() -> None:
+    """Item 8: sixty victims of one polluter were each confirmed with a full replay and
+    bisected apart. The earliest is bisected; the others take two small runs each."""
+    from pytest_delegation.order.search import groups
+    from pytest_delegation.order.search import investigate_group
+
+    prefix = tuple(f"t{i}" for i in range(64))
+    victims = [f"v{i}" for i in range(20)]
+    causes = {v: {"t10"} for v in victims} | {"w": {"t40"}}
+    suite = many_victims(causes)
+    ids = (*prefix, *victims, "w")
+    run = Run(ids, outcomes=suite(ids))
+    baseline = {t: "passed" for t in ids}
+    found = suspects(baseline, [("reverse", run)])
+    [(lead, rest)] = groups(found)
+    assert lead.test == "v0" and len(rest) == 20
+    runner = SimRunner(suite)
+    [(verdicts, leftovers)] = runner.serve([investigate_group(lead, rest)])
+    assert {v.test for v in verdicts} == set(victims)
+    assert all(v.confirmed and v.culprits == ("t10",) for v in verdicts)
+    assert [s.test for s in leftovers] == ["w"]  # another cause: investigated on its own
+    # one full bisection, one run of the group, two small runs per other victim
+    assert len(runner.requests) <= 2 + math.ceil(math.log2(64)) + 2 + 1 + 2 * 19
+    assert max(len(r.ids) for r in runner.requests[-38:]) == 2
+    task_of = {t: "p" for t in prefix} | {v: "v" for v in [*victims, "w"]}
+    findings = order_findings(
+        _plan({"p": list(prefix), "v": [*victims, "w"]}), task_of, [lead, *rest[:-1]], verdicts
+    )
+    [finding] = [f for f in findings if f.rule == "hidden-ordering-dependency"]
+    assert finding.extra["victims"] == victims and finding.extra["cause"] == "cause-1"
+    assert finding.message.startswith("20 tests fail after t10 ran before them")
+    assert "and 15 more" in finding.message
+
+
+def test_a_victim_that_fails_after_the_leaders_culprit_only_with_others_is_handed_back() -> None:
+    """In the group run, x fails because of v0, not of the culprit: its pair run passes."""
+    from pytest_delegation.order.search import investigate_group
+
+    causes = {"v0": {"p"}, "v1": {"p"}, "x": {"v0"}}
+    suite = many_victims(causes)
+    run_ids = ("p", "v0", "v1", "x")
+    found = suspects({t: "passed" for t in run_ids}, [("reverse", Run(run_ids, suite(run_ids)))])
+    lead, *rest = found
+    [(verdicts, leftovers)] = SimRunner(suite).serve([investigate_group(lead, rest)])
+    assert {v.test for v in verdicts} == {"v0", "v1"}
+    assert [s.test for s in leftovers] == ["x"]
+
+
+def test_a_round_that_turns_most_tests_red_is_set_aside() -> None:
+    """Item 9: one kept round made 410 of 509 tests 'change outcome'; none was real."""
+    from pytest_delegation.order.check import broken_rounds
+
+    ids = tuple(f"t{i}" for i in range(30))
+    baseline = {t: "passed" for t in ids}
+    red = Run(ids, outcomes={t: "failed" for t in ids[1:]}, sticky=ids[:1])
+    few = Run(ids, outcomes={"t5": "failed"}, sticky=ids[:1])
+    plain = Run(ids, outcomes={t: "failed" for t in ids[1:]})
+    found = broken_rounds(baseline, [("round 1", red), ("round 2", few), ("reverse", plain)])
+    assert found == [("round 1", 29, 29)]
+
+
+def test_check_order_sets_a_broken_round_aside_and_says_so() -> None:
+    from pytest_delegation.order.check import check_order
+
+    plan = _plan({"a": ["c"], "b": [f"t{i}" for i in range(20)]})
+    tests = {"a": ["c"], "b": [f"t{i}" for i in range(20)]}
+    baseline = {t: "passed" for ts in tests.values() for t in ts}
+
+    def suite(ids: tuple[str, ...]) -> dict[str, str]:
+        return {t: "passed" for t in ids}
+
+    class Breaking(SimRunner):
+        def answer(self, request: Request) -> Run:
+            run = super().answer(request)
+            if request.sticky:  # what the round put back breaks every later test
+                run.outcomes = {t: "failed" for t in request.ids if t not in request.sticky}
+            return run
+
+    runner = Breaking(suite, states=lambda ids: {"c": ["global m.X"]} if "c" in ids else {})
+    said: list[str] = []
+    notes: list[str] = []
+    found = check_order(
+        runner, plan, tests, [], baseline, 0, 1, said.append, lambda f: f, notes=notes
+    )
+    assert found == []
+    assert any("turned 20 of 20 tests red" in line for line in notes)
+    assert not any(r.label == "confirm" for r in runner.requests)  # nothing confirmed one by one
+
+
+def test_a_test_that_pollutes_itself_is_non_idempotent() -> None:
+    from pytest_delegation.order.check import check_order
+    from pytest_delegation.worker.protocol import AGAIN
+
+    plan = _plan({"a": ["n", "m"]})
+
+    def suite(ids: tuple[str, ...]) -> dict[str, str]:
+        # n fails when it ran before in the same process (its twin id says so)
+        return {t: "failed" if t == "n" + AGAIN else "passed" for t in ids}
+
+    def states(ids: tuple[str, ...]) -> dict[str, list[str]]:
+        return {"n": ["global m.COUNT"]} if "n" in ids else {}
+
+    runner = SimRunner(suite, states)
+    [finding] = check_order(
+        runner, plan, {"a": ["n", "m"]}, [], {"n": "passed", "m": "passed"}, 0, 1,
+        lambda line: None, lambda f: f,
+    )  # fmt: skip
+    assert finding.extra["kind"] == "non-idempotent" and finding.test == "n"
+    assert finding.extra["shared_state"] == ["global m.COUNT"]
+    assert "pytest.main(a); sys.exit(pytest.main(a))" in finding.extra["reproduce"]
+    twice_runs = [r for r in runner.requests if any(i.endswith(AGAIN) for i in r.ids)]
+    # one run of the state changers twice, one confirmation: m changed nothing
+    assert [r.ids for r in twice_runs] == [("n", "n" + AGAIN)] * 2
+
+
+def test_changers_that_leave_the_same_value_share_one_round() -> None:
+    """A hundred tests that switch the network back to the default are one candidate:
+    rounds count the distinct values a piece of state was left with, not its changers."""
+    ids = ("set_test", *(f"back{i}" for i in range(100)), "victim")
+    states = {t: ["global pkg.network"] for t in ids[:-1]}
+    values = {"set_test": {"global pkg.network": "testnet"}} | {
+        f"back{i}": {"global pkg.network": "mainnet"} for i in range(100)
+    }
+    rounds = changer_first(Run(ids, states=states, values=values))
+    assert [r.sticky for r in rounds] == [("set_test",), ("back0",)]
+    # without digests (an older worker), every changer counts apart, up to the cap
+    assert len(changer_first(Run(ids, states=states))) == 8

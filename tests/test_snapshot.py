@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 import sys
 from typing import Any
+import unittest
 
 import pytest
 
@@ -60,11 +61,12 @@ def test_new_globals_and_new_modules_are_seen_after_the_cache_was_filled(
     write(project, "shop_d", "CACHE = []\n")
     importlib.import_module("shop_d")
     delattr(module, "LIMIT")
+    # shop_d's globals came with its import: the import is the one change named
     assert diff_state(before, state(project)) == [
         "file shop_d.py (set)",
         "global shop_c.ADDED (set)",
         "global shop_c.LIMIT (removed)",
-        "global shop_d.CACHE (set)",
+        "module shop_d imported",
     ]
 
 
@@ -216,3 +218,92 @@ def test_the_keeper_puts_a_selected_class_back(project: str) -> None:
     module.network = module.Mainnet
     assert keeper.apply() is True
     assert module.network is module.Testnet
+
+
+def test_a_submodule_imported_during_a_test_is_one_change(project: str) -> None:
+    """A CLI suite's 61 victims failed after a test imported `pkg._impl` (issue 11)."""
+    Path(project, "clipkg").mkdir()
+    write(f"{project}clipkg", "__init__", "COMMANDS = {}\n")
+    write(f"{project}clipkg", "_impl", "REGISTRY = {'run': 1}\nclass Loader:\n    cache = []\n")
+    package: Any = importlib.import_module("clipkg")
+    before = state(project)
+    assert state(project)["project modules"] is before["project modules"]  # cached
+    importlib.import_module("clipkg._impl")
+    # neither _impl's own globals nor the package's new attribute: the import, once
+    changed = diff_state(before, state(project))
+    assert changed == ["module clipkg._impl imported"]
+    keeper = Keeper(project)
+    keeper.keep(changed)
+    assert not keeper.apply()
+    impl = package._impl
+    # a cleaner un-imports it; the keeper puts the same module back, not a new import
+    del sys.modules["clipkg._impl"]
+    del package._impl
+    assert keeper.apply()
+    assert sys.modules["clipkg._impl"] is impl and package._impl is impl
+    after = state(project)
+    del sys.modules["clipkg._impl"]
+    changed = diff_state(after, state(project))
+    assert changed == ["module clipkg._impl imported (removed)"]
+    # an un-import is not kept: it would re-import the module in every later test
+    keeper = Keeper(project)
+    keeper.keep(changed)
+    assert keeper.kept == []
+
+
+def test_modules_imported_from_outside_the_project_are_no_change(
+    project: str, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-lib"
+    elsewhere.mkdir()
+    write(str(elsewhere), "outside_lib", "DATA = 1\n")
+    sys.path.insert(0, str(elsewhere))
+    try:
+        before = state(project)
+        importlib.import_module("outside_lib")
+        assert diff_state(before, state(project)) == []
+    finally:
+        sys.path.remove(str(elsewhere))
+        sys.modules.pop("outside_lib", None)
+
+
+def test_unittest_machinery_on_test_classes_is_not_state(project: str) -> None:
+    """`tearDown_exceptions` was named as the state a culprit changed (issue 11)."""
+    write(
+        project,
+        "test_cases",
+        "import unittest\n"
+        "class Case(unittest.TestCase):\n"
+        "    shared = []\n"
+        "    @classmethod\n"
+        "    def setUpClass(cls):\n"
+        "        cls.addClassCleanup(print)\n"
+        "    def test_one(self):\n"
+        "        self.addCleanup(print)\n",
+    )
+    module: Any = importlib.import_module("test_cases")
+    before = state(project)
+    assert [k for k in before if k.startswith("global ")] == ["global test_cases.Case.shared"]
+    # a class's whole run, as unittest runs it: setUpClass, the test, doClassCleanups
+    # (a new tearDown_exceptions list), _classSetupFailed from the suite
+    result = unittest.TestResult()
+    unittest.TestSuite([module.Case("test_one")]).run(result)
+    assert result.wasSuccessful()
+    assert "tearDown_exceptions" in vars(module.Case)
+    middle = state(project)
+    assert diff_state(before, middle) == []
+    # as pytest's unittest plugin runs a class: its fixture calls doClassCleanups
+    module.Case.setUpClass()
+    assert diff_state(middle, state(project)) == []
+    module.Case.doClassCleanups()
+    assert diff_state(middle, state(project)) == []
+    # pytest's own bookkeeping on classes is not state either
+    module.Case._pytest_diamond_inheritance_warning_shown = True
+    assert diff_state(middle, state(project)) == []
+    # but what a test sets on its class, another test can read: state
+    module.Case.shared.append(1)
+    module.Case.maxDiff = None
+    assert diff_state(middle, state(project)) == [
+        "global test_cases.Case.maxDiff (set)",
+        "global test_cases.Case.shared",
+    ]

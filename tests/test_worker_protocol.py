@@ -61,6 +61,7 @@ SAMPLES: list[protocol.Event] = [
         event=protocol.STATE,
         nodeid="test_a.py::test_x",
         changed=["environment variable X (set)", "global app.CACHE"],
+        values={"environment variable X": "1a2b", "global app.CACHE": "removed"},
     ),
     protocol.Executed(
         event=protocol.EXECUTED,

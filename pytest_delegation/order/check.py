@@ -1,11 +1,16 @@
 """The order check: replay the suite in other orders, pin each changed outcome, prove it.
 
 1. canonical (wave order, one process), reverse and seeded shuffles, in workers;
-2. then, to see past tests that undo the pollution (cleaners), the tests that changed
-   shared state in the canonical run run first, followed by every other test, with what
-   they changed put back before each test (see `changer_first`);
+2. then, beside each other: to see past tests that undo the pollution (cleaners), the
+   tests that changed shared state in the canonical run run first, followed by every
+   other test, with what they changed put back before each test (see `changer_first`);
+   one run without those tests (brittle tests whose setters sit on both sides); and each
+   state changer twice in a row (tests that pollute themselves). A round that kept
+   pollution in place and turned most tests red is set aside (`broken_rounds`);
 3. every test whose outcome differs from its isolated run is confirmed, bisected to its
-   culprit and reported with a command that was run once and seen to fail.
+   culprit and reported with a command that was run once and seen to fail. Tests that
+   one run showed together are settled as a group: the earliest is bisected, its
+   culprits are tried before the others (see `search.investigate_group`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import time
 
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.order.findings import order_findings
@@ -23,13 +29,17 @@ from pytest_delegation.order.protocol import Runner
 from pytest_delegation.order.protocol import once
 from pytest_delegation.order.search import Suspect
 from pytest_delegation.order.search import Verdict
+from pytest_delegation.order.search import groups
 from pytest_delegation.order.search import investigate
+from pytest_delegation.order.search import investigate_group
+from pytest_delegation.order.search import kind_of
 from pytest_delegation.order.search import orders
 from pytest_delegation.order.search import state_key
 from pytest_delegation.order.search import suspects
 from pytest_delegation.plan.model import Plan
 from pytest_delegation.vocab import FAILING
 from pytest_delegation.vocab import Outcome
+from pytest_delegation.worker.protocol import AGAIN
 
 
 # runs that put state-changing tests first (see changer_first)
@@ -48,7 +58,10 @@ def check_order(
     seed: int,
     say: Callable[[str], None],
     verify: Callable[[list[Finding]], list[Finding]],
+    notes: list[str] | None = None,
 ) -> list[Finding]:
+    """The findings; `notes` gets what the report should say of runs set aside."""
+    notes = notes if notes is not None else []
     task_of = {test: task for task, tests in tests_by_task.items() for test in tests}
     waves = [[list(tests_by_task[t]) for t in wave if tests_by_task.get(t)] for wave in plan.waves]
     sequences = orders(waves, untagged, shuffles, seed)
@@ -60,35 +73,195 @@ def check_order(
         Request(tuple(ids), snapshot=(name == "canonical"), label=name) for name, ids in sequences
     ]
     runs = [(name, run) for (name, _), run in zip(sequences, _many(runner, requests), strict=True)]
-    changes = _changes(runs[0][1])
-    extra = [*without_changers(runs[0][1]), *changer_first(runs[0][1])]
-    runs += list(zip((r.label for r in extra), _many(runner, extra), strict=True))
+    canonical = runs[0][1]
+    changes = _changes(canonical)
+    extra = [*without_changers(canonical), *changer_first(canonical)]
+    doubled = twice(canonical, baseline)
+    failing = failing_in_their_task(baseline, task_of)
+    # every run of this step needs only the canonical one: they go side by side
+    answered = _many(
+        runner,
+        [*extra, *doubled, *(Request((t,), label="alone", fresh=True) for t in failing)],
+    )
+    artificial = list(zip((r.label for r in extra), answered[: len(extra)], strict=True))
+    repeated = non_idempotent_suspects(answered[len(extra) : len(extra) + len(doubled)], baseline)
+    alone = dict(zip(failing, answered[len(extra) + len(doubled) :], strict=True))
+    for label, changed, total in broken_rounds(baseline, artificial):
+        line = (
+            f"order check: the '{label}' run turned {changed} of {total} tests red: what it "
+            "kept in place broke the suite, so it was set aside (nothing was bisected from it)"
+        )
+        say(line)
+        notes.append(line)
+        artificial = [(name, run) for name, run in artificial if name != label]
+    runs += artificial
     found = suspects(dict(baseline), runs)
     for suspect in found:
         own = tests_by_task.get(task_of.get(suspect.test, ""), [])
         if suspect.test in own:
             suspect.home = tuple(own[: list(own).index(suspect.test)])
-    found += _failing_in_their_task(runner, tests_by_task, task_of, baseline, found)
-    if not found:
+    found += _passing_alone(tests_by_task, alone, found)
+    if not found and not repeated:
         say(f"order check: no test changed outcome in {len(runs)} orders")
         return []
-    say(f"order check: {len(found)} test{'s' * (len(found) != 1)} changed outcome; bisecting")
-    done: list[Verdict | None] = [None] * len(found)
-    clients = [_recording(investigate(s, changes), done, i) for i, s in enumerate(found)]
+    grouped = groups(found)
+    say(
+        f"order check: confirming {len(found) + len(repeated)} changed "
+        f"outcome{'s' * (len(found) + len(repeated) != 1)}"
+        + f" ({len(grouped)} group{'s' * (len(grouped) != 1)})"
+        * (len(grouped) < len(found))
+    )
+    done: dict[str, Verdict] = {}
+    progress = _Progress(say, len(found) + len(repeated), done)
+    everyone = [*found, *repeated]
     try:
-        verdicts = runner.serve(clients)
+        leftovers = runner.serve(
+            [
+                *(
+                    _settle(investigate_group(lead, rest, changes), done, progress)
+                    for lead, rest in grouped
+                ),
+                *(_settle(_alone(idempotence(s.test)), done, progress) for s in repeated),
+            ]
+        )
+        rest = [s for more in leftovers for s in more]
+        if rest:
+            runner.serve([_settle(_alone(investigate(s, changes)), done, progress) for s in rest])
     except KeyboardInterrupt:
         # what was concluded before the interrupt is kept; its commands are not run
-        finished = [(s, v) for s, v in zip(found, done, strict=True) if v is not None]
+        finished = [s for s in everyone if s.test in done]
         raise Interrupted(
-            order_findings(plan, task_of, [s for s, _ in finished], [v for _, v in finished]),
+            order_findings(plan, task_of, finished, [done[s.test] for s in finished]),
             verified=False,
         ) from None
-    findings = order_findings(plan, task_of, found, verdicts)
+    verdicts = [done[s.test] for s in everyone]
+    progress.end()
+    unconfirmed = [v.test for v in verdicts if v.kept_only]
+    if unconfirmed:
+        shown = ", ".join(unconfirmed[:3]) + f" and {len(unconfirmed) - 3} more" * (
+            len(unconfirmed) > 3
+        )
+        notes.append(
+            f"order check: {len(unconfirmed)} change{'s' * (len(unconfirmed) != 1)} seen only "
+            f"in runs that kept pollution in place could not be confirmed in a plain run "
+            f"({shown})"
+        )
+    findings = order_findings(plan, task_of, everyone, verdicts)
     try:
         return verify(findings)
     except KeyboardInterrupt:
         raise Interrupted(findings, verified=False) from None
+
+
+# a run that kept pollution in place and turned at least this share of its tests red
+# (and at least BROKEN_MIN of them) broke the suite itself
+BROKEN_SHARE = 0.5
+BROKEN_MIN = 10
+
+
+def broken_rounds(
+    baseline: Mapping[str, str], runs: Sequence[tuple[str, Run]]
+) -> list[tuple[str, int, int]]:
+    """The runs that kept pollution in place and changed most outcomes: (label, changed, of).
+
+    Putting back what the first tests changed can break every later test (a parser's
+    caches, a registry...): those changes are the round's, not the suite's; hundreds of
+    them confirmed one by one would find nothing and cost minutes.
+    """
+    broken = []
+    for label, run in runs:
+        if not run.sticky:
+            continue
+        sticky = set(run.sticky)
+        judged = [t for t in run.ids if t not in sticky and t in baseline]
+        changed = sum(1 for t in judged if kind_of(baseline[t], run.outcomes.get(t)))
+        if changed >= max(BROKEN_MIN, BROKEN_SHARE * len(judged)):
+            broken.append((label, changed, len(judged)))
+    return broken
+
+
+def twice(run: Run, baseline: Mapping[str, str]) -> list[Request]:
+    """One run of every test that changed shared state, each twice in a row.
+
+    A test that pollutes itself fails the second time in one process (a counter, a
+    registry it fills, a file it creates). Only a test that leaves state changed can, so
+    the run holds the canonical run's state changers that passed on their own.
+    """
+    changers = [t for t in run.ids if run.states.get(t) and baseline.get(t) == Outcome.PASSED]
+    if not changers:
+        return []
+    ids = tuple(x for t in changers for x in (t, t + AGAIN))
+    return [Request(ids, label="each state changer twice")]
+
+
+def non_idempotent_suspects(runs: Sequence[Run], baseline: Mapping[str, str]) -> list[Suspect]:
+    found = []
+    for run in runs:
+        for test in run.ids:
+            if test.endswith(AGAIN) or baseline.get(test) != Outcome.PASSED:
+                continue
+            first, second = run.outcomes.get(test), run.outcomes.get(test + AGAIN)
+            if first == Outcome.PASSED and second in FAILING:
+                found.append(Suspect(test, "non-idempotent", "twice", (test,)))
+    return found
+
+
+def idempotence(test: str) -> Client[Verdict]:
+    """The test twice in a fresh process: it passes, then fails (else it is no finding)."""
+    verdict = Verdict(test, "non-idempotent", "twice")
+    run = yield Request((test, test + AGAIN), label="confirm", fresh=True, snapshot=(test,))
+    if run.outcomes.get(test) == Outcome.PASSED and run.outcomes.get(test + AGAIN) in FAILING:
+        verdict.confirmed = True
+        verdict.culprits = (test,)
+        verdict.state = sorted(run.states.get(test, []))
+    else:
+        # seen once in a run of many: not news, and not a flaky verdict either
+        verdict.kept_only = True
+    return verdict
+
+
+class _Progress:
+    """A line now and then while suspects are settled: long investigations are not silent."""
+
+    EVERY = 5.0
+
+    def __init__(self, say: Callable[[str], None], total: int, done: Mapping[str, Verdict]):
+        self.say = say
+        self.total = total
+        self.done = done
+        self.last = time.monotonic()
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.EVERY and len(self.done) < self.total:
+            self.last = now
+            self.say(f"order check: {self._counts()}")
+
+    def end(self) -> None:
+        self.say(f"order check: {self._counts()}")
+
+    def _counts(self) -> str:
+        confirmed = sum(1 for v in self.done.values() if v.confirmed)
+        return f"{len(self.done)} of {self.total} changed outcomes settled, {confirmed} confirmed"
+
+
+def _alone(client: Client[Verdict]) -> Client[tuple[list[Verdict], list[Suspect]]]:
+    verdict = yield from client
+    return [verdict], []
+
+
+def _settle(
+    client: Client[tuple[list[Verdict], list[Suspect]]],
+    done: dict[str, Verdict],
+    progress: Callable[[], None],
+) -> Client[list[Suspect]]:
+    """The client, its verdicts kept in `done` as soon as it has them; the suspects it
+    handed back (another cause) are its result."""
+    verdicts, leftovers = yield from client
+    for verdict in verdicts:
+        done[verdict.test] = verdict
+    progress()
+    return leftovers
 
 
 class Interrupted(KeyboardInterrupt):
@@ -103,30 +276,25 @@ class Interrupted(KeyboardInterrupt):
         self.verified = verified
 
 
-def _recording(client: Client[Verdict], done: list[Verdict | None], index: int) -> Client[Verdict]:
-    """The client, with its verdict kept in `done` as soon as it has one."""
-    verdict = yield from client
-    done[index] = verdict
-    return verdict
+def failing_in_their_task(baseline: Mapping[str, str], task_of: Mapping[str, str]) -> list[str]:
+    """Tests that failed in their task's run: each gets one run alone (see `_passing_alone`)."""
+    failing = [t for t, o in baseline.items() if o in FAILING and t in task_of]
+    return failing[:MAX_ALONE]
 
 
-def _failing_in_their_task(
-    runner: Runner,
+def _passing_alone(
     tests_by_task: Mapping[str, Sequence[str]],
-    task_of: Mapping[str, str],
-    baseline: Mapping[str, str],
+    alone: Mapping[str, Run],
     found: Sequence[Suspect],
 ) -> list[Suspect]:
     """Tests that failed in their task's run, and pass alone: their polluter ran before
     them in their own task, so they fail in every order and never changed outcome."""
     seen = {s.test for s in found}
-    failing = [t for t, o in baseline.items() if o in FAILING and t not in seen and t in task_of]
-    failing = failing[:MAX_ALONE]
-    if not failing:
-        return []
-    runs = _many(runner, [Request((t,), label="alone", fresh=True) for t in failing])
+    task_of = {test: task for task, tests in tests_by_task.items() for test in tests}
     more = []
-    for test, run in zip(failing, runs, strict=True):
+    for test, run in alone.items():
+        if test in seen:
+            continue
         own = list(tests_by_task.get(task_of[test], []))
         home = tuple(own[: own.index(test)]) if test in own else ()
         if home and run.outcomes.get(test) == Outcome.PASSED:
@@ -164,21 +332,26 @@ def changer_first(run: Run) -> list[Request]:
     A victim hidden behind cleaners (tests that undo the pollution) never fails in the
     canonical order, and random orders rarely separate it from them. Here each piece of
     shared state (a module global, an environment variable...) has the tests that
-    changed it; round r runs the r-th changer of every piece of state first, then every
-    other test, with what the first ones changed put back before each test (a "sticky"
-    run, see `child.Keeper`), so no cleaner can hide a victim. Changers of different
-    state share a round, so a whole suite costs as many runs as the most-changed piece
-    of state has changers.
+    changed it, grouped by the value they left it with (a hundred tests that switch it
+    back to the default are one); round r runs a test of the r-th value of every piece of
+    state first, then every other test, with what the first ones changed put back before
+    each test (a "sticky" run, see `child.Keeper`), so no cleaner can hide a victim.
+    Changers of different state share a round, so a whole suite costs as many runs as
+    the piece of state with the most distinct values left has values (at most
+    `MAX_ROUNDS`).
     """
-    keys = {t: {state_key(c) for c in run.states[t]} for t in run.ids if run.states.get(t)}
-    by_key: dict[str, list[str]] = {}
+    by_key: dict[str, dict[str, str]] = {}
     for test in run.ids:
-        for key in sorted(keys.get(test, ())):
-            by_key.setdefault(key, []).append(test)
-    rounds = min(MAX_ROUNDS, max((len(tests) for tests in by_key.values()), default=0))
+        left = run.values.get(test, {})
+        for change in sorted(run.states.get(test, ())):
+            key = state_key(change)
+            # one test per value left; without a digest every test counts apart
+            by_key.setdefault(key, {}).setdefault(left.get(key, test), test)
+    firsts = {key: list(values.values()) for key, values in by_key.items()}
+    rounds = min(MAX_ROUNDS, max((len(tests) for tests in firsts.values()), default=0))
     requests = []
     for number in range(rounds):
-        chosen = {tests[number] for tests in by_key.values() if len(tests) > number}
+        chosen = {tests[number] for tests in firsts.values() if len(tests) > number}
         first = tuple(t for t in run.ids if t in chosen)
         rest = [t for t in run.ids if t not in chosen]
         requests.append(

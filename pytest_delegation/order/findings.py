@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.order.reproduce import reproduce_command
+from pytest_delegation.order.reproduce import twice_command
 from pytest_delegation.order.search import Suspect
 from pytest_delegation.order.search import Verdict
 from pytest_delegation.plan.graph import transitive_dependencies
@@ -25,12 +27,14 @@ def order_findings(
     found: Sequence[Suspect],
     verdicts: Sequence[Verdict],
 ) -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
+    dependencies: list[tuple[Verdict, Finding]] = []
     same_wave: dict[int, list[Verdict]] = {}
     for suspect, verdict in zip(found, verdicts, strict=True):
         task = task_of.get(verdict.test)
-        if not verdict.confirmed and suspect.kept:
-            # a change seen only with the pollution kept in place, never plainly
+        if not verdict.confirmed and (suspect.kept or verdict.kept_only):
+            # a change seen only with the pollution kept in place, never plainly (the
+            # session's note counts them)
             continue
         if not verdict.confirmed:
             findings.append(
@@ -47,11 +51,12 @@ def order_findings(
         culprit_task = task_of.get(verdict.culprits[0]) if verdict.culprits else None
         if _ruled_out(plan, verdict, task, culprit_task):
             continue
-        findings.append(_dependency(plan, task_of, verdict))
+        dependencies.append((verdict, _dependency(plan, task_of, verdict)))
         if task and culprit_task and culprit_task != task:
             wave = plan.wave_of(task)
             if wave == plan.wave_of(culprit_task):
                 same_wave.setdefault(wave, []).append(verdict)
+    findings += by_cause(dependencies)
     for wave, items in sorted(same_wave.items()):
         pairs = sorted({f"{task_of[v.culprits[0]]} -> {task_of[v.test]}" for v in items})
         findings.append(
@@ -67,6 +72,56 @@ def order_findings(
             )
         )
     return findings
+
+
+# victims named in a cause's message before "and N more"
+SHOWN_VICTIMS = 5
+
+
+def by_cause(dependencies: Sequence[tuple[Verdict, Finding]]) -> list[Finding]:
+    """One finding per cause (the same culprits) and task, listing its victims.
+
+    Sixty tests that fail because one earlier test imported a submodule are one thing
+    to fix, not sixty: the finding names the first, lists the others under ``victims``
+    and every finding of a cause carries its ``cause`` id (``cause-1``...).
+    """
+    causes: dict[tuple[str, ...], str] = {}
+    merged: dict[tuple[str, str | None, str], list[Finding]] = {}
+    for verdict, finding in dependencies:
+        cause = causes.setdefault(verdict.culprits, f"cause-{len(causes) + 1}")
+        verdict.cause = cause
+        finding = replace(finding, extra={**finding.extra, "cause": cause})
+        merged.setdefault((cause, finding.task, verdict.kind), []).append(finding)
+    result = []
+    for (_, _, kind), items in merged.items():
+        first = items[0]
+        if len(items) == 1:
+            result.append(first)
+            continue
+        victims = [f.test for f in items if f.test]
+        shown = ", ".join(victims[:SHOWN_VICTIMS])
+        if len(victims) > SHOWN_VICTIMS:
+            shown += f" and {len(victims) - SHOWN_VICTIMS} more"
+        culprits = first.extra.get("culprit_test")
+        named = " and ".join(culprits) if isinstance(culprits, list) else str(culprits)
+        if kind == "victim":
+            message = f"{len(victims)} tests fail after {named} ran before them; they pass alone: "
+        else:
+            message = (
+                f"{len(victims)} tests pass only after {named} ran before them; they fail alone: "
+            )
+        result.append(
+            replace(
+                first,
+                message=message + shown,
+                extra={
+                    **first.extra,
+                    "victims": victims,
+                    "bisect_runs": sum(int(str(f.extra.get("bisect_runs", 0))) for f in items),
+                },
+            )
+        )
+    return result
 
 
 def _ruled_out(plan: Plan, verdict: Verdict, task: str | None, culprit: str | None) -> bool:
@@ -89,6 +144,8 @@ def _dependency(plan: Plan, task_of: Mapping[str, str], verdict: Verdict) -> Fin
     declared = bool(
         task and culprit_task and culprit_task in transitive_dependencies(plan.tasks, task)
     )
+    if verdict.kind == "non-idempotent":
+        return _non_idempotent(task, verdict)
     if verdict.kind == "victim":
         order = (*culprits, verdict.test) if culprits else (verdict.test,)
     else:
@@ -134,4 +191,27 @@ def _dependency(plan: Plan, task_of: Mapping[str, str], verdict: Verdict) -> Fin
         other_task=culprit_task if culprit_task != task else None,
         test=verdict.test,
         extra=extra,
+    )
+
+
+def _non_idempotent(task: str | None, verdict: Verdict) -> Finding:
+    """A test that pollutes itself: it passes once and fails when it runs again."""
+    leaked = f"; shared state it changed: {', '.join(verdict.state[:4])}" if verdict.state else ""
+    return Finding(
+        "hidden-ordering-dependency",
+        f"{verdict.test} fails when it runs a second time in one process; it passes the "
+        "first time (it pollutes itself)",
+        fix="make the test restore what it changes (a fixture with teardown, monkeypatch)"
+        + leaked,
+        task=task,
+        test=verdict.test,
+        extra={
+            "kind": "non-idempotent",
+            "declared_dependency": False,
+            "bisect_runs": verdict.bisect_runs,
+            "reproduce": twice_command(verdict.test),
+            "order": verdict.order,
+            "culprit_test": verdict.test,
+            **({"shared_state": verdict.state} if verdict.state else {}),
+        },
     )

@@ -79,26 +79,46 @@ class Suspect:
     #: found in a run that kept the pollution of `prefix` in place (see child.Keeper): an
     #: artificial run, so a change that a plain run does not confirm is not news (not flaky)
     kept: bool = False
+    #: the other runs it changed outcome in, as (order, prefix, kept), tried in turn when
+    #: this one does not confirm: its polluter may have run after it in the first
+    evidence: list[tuple[str, tuple[str, ...], bool]] = field(default_factory=list)
+    #: its position in the run it was found in (the earliest victim of a cause leads)
+    position: int = 0
+
+
+# revealing runs kept per suspect, tried in turn for a confirmation
+MAX_EVIDENCE = 3
 
 
 def suspects(baseline: dict[str, str], runs: Sequence[tuple[str, Run]]) -> list[Suspect]:
-    """The first order in which each test's outcome differs from its isolated run."""
+    """Each test whose outcome differs from its isolated run, with the runs that show it.
+
+    The first plain order that shows a change leads; a run that kept pollution in place
+    comes after every plain one, and up to `MAX_EVIDENCE` runs are kept per test.
+    """
     found: dict[str, Suspect] = {}
-    for name, run in runs:
+    for name, run in sorted(runs, key=lambda named: bool(named[1].sticky)):
+        sticky = set(run.sticky)
         for position, test in enumerate(run.ids):
-            if test in found or test not in baseline:
+            if test not in baseline:
                 continue
             kind = kind_of(baseline[test], run.outcomes.get(test))
             if kind is None:
                 continue
-            # only the tests whose changes were kept can be the cause
             if run.sticky:
-                sticky = set(run.sticky)
-                before = tuple(t for t in run.ids[:position] if t in sticky)
-                if before:
-                    found[test] = Suspect(test, kind, name, before, kept=True)
+                # only the tests whose changes were kept can be the cause
+                prefix = tuple(t for t in run.ids[:position] if t in sticky)
+                if not prefix:
+                    continue
             else:
-                found[test] = Suspect(test, kind, name, run.ids[:position])
+                prefix = run.ids[:position]
+            known = found.get(test)
+            if known is None:
+                found[test] = Suspect(
+                    test, kind, name, prefix, kept=bool(run.sticky), position=position
+                )
+            elif known.kind == kind and len(known.evidence) < MAX_EVIDENCE - 1:
+                known.evidence.append((name, prefix, bool(run.sticky)))
     return list(found.values())
 
 
@@ -116,6 +136,12 @@ class Verdict:
     state: list[str] = field(default_factory=list)
     #: a test that undoes what the culprit left behind
     cleaner: str | None = None
+    #: the orders whose change did not come back in a plain run
+    tried: list[str] = field(default_factory=list)
+    #: every run that showed the change kept pollution in place, and none confirmed it
+    kept_only: bool = False
+    #: the findings of one cause (the same culprits) share it
+    cause: str | None = None
 
 
 def investigate(
@@ -132,10 +158,18 @@ def investigate(
     verdict = Verdict(test, suspect.kind, suspect.order)
     if prefix:
         # the order again: a fresh run, never a remembered one, or a flaky test would
-        # pass for a dependency
-        again = yield Request((*prefix, test), label="confirm", fresh=True)
-        if not kind_of_run(suspect.kind, again.outcomes.get(test)):
-            # the changed outcome did not come back: flaky
+        # pass for a dependency; then the other runs that showed the change, whose order
+        # may hold the evidence the first lacked (its polluter ran after it there)
+        candidates = [(suspect.order, prefix, suspect.kept), *suspect.evidence]
+        for order, before, _ in candidates:
+            again = yield Request((*before, test), label="confirm", fresh=True)
+            if kind_of_run(suspect.kind, again.outcomes.get(test)):
+                verdict.order, prefix = order, before
+                break
+            verdict.tried.append(order)
+        else:
+            # the changed outcome did not come back: flaky, or seen only in artificial runs
+            verdict.kept_only = all(kept for _, _, kept in candidates)
             return verdict
     # then the test alone; not side by side with the run above, where tests that share
     # a file could disturb each other and fake a confirmation
@@ -187,6 +221,74 @@ def investigate(
     if verdict.kind == "victim" and verdict.state:
         verdict.cleaner = yield from _cleaner(verdict, changes)
     return verdict
+
+
+def investigate_group(
+    leader: Suspect,
+    members: Sequence[Suspect],
+    changes: Mapping[str, Collection[str]] | None = None,
+) -> Client[tuple[list[Verdict], list[Suspect]]]:
+    """One investigation for the suspects one run showed together: one cause, many victims.
+
+    The leader (the earliest of them in that run) is investigated in full. Its culprits
+    then run once before every member: those whose change comes back get one run alone
+    and one after the culprits alone, side by side, and share its verdict when both
+    agree; the others (another cause) are handed back, to be investigated on their own.
+    """
+    lead = yield from investigate(leader, changes)
+    if not lead.confirmed or not lead.culprits or lead.kind != leader.kind or not members:
+        return [lead], list(members)
+    culprits = lead.culprits
+    together = yield Request((*culprits, *(m.test for m in members)), label="group", fresh=True)
+    likely = [m for m in members if kind_of_run(lead.kind, together.outcomes.get(m.test))]
+    settled = [lead]
+    if likely:
+        runs = yield tuple(
+            request
+            for m in likely
+            for request in (
+                Request((m.test,), label="confirm", fresh=True),
+                Request((*culprits, m.test), label="confirm", fresh=True),
+            )
+        )
+        for number, member in enumerate(likely):
+            alone, after = runs[2 * number], runs[2 * number + 1]
+            alone_changes = kind_of_run(lead.kind, alone.outcomes.get(member.test))
+            if alone_changes or not kind_of_run(lead.kind, after.outcomes.get(member.test)):
+                continue
+            settled.append(
+                Verdict(
+                    member.test,
+                    lead.kind,
+                    member.order,
+                    confirmed=True,
+                    culprits=culprits,
+                    bisect_runs=2,
+                    state=list(lead.state),
+                    cleaner=lead.cleaner,
+                )
+            )
+    done = {v.test for v in settled}
+    return settled, [m for m in members if m.test not in done]
+
+
+def groups(found: Sequence[Suspect], smallest: int = 3) -> list[tuple[Suspect, list[Suspect]]]:
+    """Suspects found in the same run with the same kind of change, earliest first.
+
+    Many victims of one polluter show up in one run together; they are investigated as
+    one group (see `investigate_group`). A run's few are investigated each on its own.
+    """
+    by_run: dict[tuple[str, str], list[Suspect]] = {}
+    for suspect in found:
+        by_run.setdefault((suspect.order, suspect.kind), []).append(suspect)
+    result = []
+    for members in by_run.values():
+        members = sorted(members, key=lambda s: s.position)
+        if len(members) >= smallest:
+            result.append((members[0], members[1:]))
+        else:
+            result.extend((m, []) for m in members)
+    return result
 
 
 def _cleaner(verdict: Verdict, changes: Mapping[str, Collection[str]]) -> Client[str | None]:

@@ -7,10 +7,12 @@ chose the tests, and a worker must not start workers or shuffle of its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Sequence
 import os
 from pathlib import Path
 import shlex
+import site
 import sys
 
 import pytest
@@ -37,6 +39,9 @@ DROP_FLAGS = frozenset(
     }
 )  # fmt: skip
 
+# the plugin's own options that take no value (every other one takes one)
+DELEGATION_FLAGS = frozenset({"--delegation-real-home"})
+
 
 def forwarded(args: Sequence[str], positional: Sequence[str]) -> list[str]:
     """The user's options a worker should see too: plugins, ini overrides, --tb, -v..."""
@@ -52,6 +57,8 @@ def forwarded(args: Sequence[str], positional: Sequence[str]) -> list[str]:
             if "=" not in arg and index < len(args) and not args[index].startswith("-"):
                 index += 1
             continue
+        if name in DELEGATION_FLAGS:
+            continue
         if name.startswith("--delegation-") or name in DROP_WITH_VALUE:
             if "=" not in arg:
                 index += 1
@@ -64,8 +71,12 @@ def forwarded(args: Sequence[str], positional: Sequence[str]) -> list[str]:
     return keep
 
 
-def worker_argv(config: pytest.Config) -> list[str]:
-    """Everything of a worker's command line but its spec and test files."""
+def worker_argv(config: pytest.Config, measure: bool = True) -> list[str]:
+    """Everything of a worker's command line but its spec and test files.
+
+    ``measure=False`` is for the order check's replays: they never measure coverage
+    (see `unmeasured`).
+    """
     positional = list(config.option.file_or_dir or [])
     argv = [sys.executable, "-m", "pytest"]
     argv += forwarded(config.invocation_params.args, positional)
@@ -79,12 +90,49 @@ def worker_argv(config: pytest.Config) -> list[str]:
         argv += ["-p", "no:randomly"]
     if config.pluginmanager.hasplugin("xdist"):
         argv += ["-n", "0"]  # a worker never starts workers of its own
-    if coverage_target(config) is not None:
+    if measure and coverage_target(config) is not None:
         argv += ["--cov-report="]  # workers measure; the controller combines and reports
     if config.pluginmanager.hasplugin("cacheprovider"):
         argv += ["-o", CACHE_DIR]  # filled in per worker: the user's cache stays the controller's
     argv += ["-p", "pytest_delegation.worker.plugin"]
+    if not measure:
+        argv += unmeasured(config)
     return argv
+
+
+def unmeasured(config: pytest.Config) -> list[str]:
+    """The options that keep a replay (an order-check run, a reproduce command) from
+    measuring coverage: ``--no-cov`` wherever pytest-cov is loaded.
+
+    A replay that measured would start pytest-cov's controller in the rootdir, whose
+    combine step takes in (and deletes) the task workers' data handed over next to the
+    controller's data file, and whose next start erases the result: the session's
+    total dropped to what the last replay ran. ``--no-cov`` beats ``--cov`` from the
+    ini's addopts or PYTEST_ADDOPTS, and comes last, so pytest-cov does not warn that
+    a ``--cov`` after it is ignored. (``-p no:pytest_cov`` would not do: the ``--cov``
+    of an ini would be an unknown option then.)
+    """
+    return ["--no-cov"] if hasattr(config.option, "no_cov") else []
+
+
+def unmeasured_reproduce(config: pytest.Config) -> list[str]:
+    """`unmeasured` for a reproduce command, which has none of the user's command line.
+
+    A pytest-cov loaded by ``-p`` on the command line only is not in the reproduce run:
+    ``--no-cov`` would be an unknown option there (its data goes to the run's own
+    COVERAGE_FILE anyway, see `reproduce.Reproducer`).
+    """
+    args = [str(arg) for arg in config.invocation_params.args]
+    for index, arg in enumerate(args):
+        if arg == "-p" and index + 1 < len(args):
+            named = args[index + 1]
+        elif arg.startswith("-p") and not arg.startswith("--"):
+            named = arg[2:]
+        else:
+            continue
+        if named.split(".")[0] == "pytest_cov":
+            return []
+    return unmeasured(config)
 
 
 CACHE_DIR = "cache_dir={cache}"  # no such ini key without the cache provider: a warning
@@ -104,9 +152,31 @@ def coverage_target(config: pytest.Config) -> Path | None:
     return Path(data_file) if isinstance(data_file, str) else None
 
 
-def worker_env(task: str | None, coverage_file: Path | None = None) -> dict[str, str]:
+# what starts coverage in a fresh process before pytest does: coverage's own .pth
+# (COVERAGE_PROCESS_START, and COVERAGE_PROCESS_CONFIG set by ``patch = subprocess``)
+# and pytest-cov before 7.0's (its COV_CORE_* variables)
+PROCESS_COVERAGE = ("COVERAGE_PROCESS_START", "COVERAGE_PROCESS_CONFIG")
+PROCESS_COVERAGE_PREFIX = "COV_CORE_"
+
+
+def measures_processes(env: Mapping[str, str]) -> bool:
+    """Whether a process started with `env` starts measuring coverage on its own."""
+    return any(env.get(name) for name in PROCESS_COVERAGE) or any(
+        name.startswith(PROCESS_COVERAGE_PREFIX) for name in env
+    )
+
+
+def worker_env(
+    task: str | None, coverage_file: Path | None = None, measure: bool = True
+) -> dict[str, str]:
+    """A worker's environment; ``measure=False`` (the order check's runs, the reproduce
+    commands, the fork server itself) leaves out what would start coverage in it."""
     env = dict(os.environ)
     env[ROLE] = "worker"
+    if not measure:
+        for name in list(env):
+            if name in PROCESS_COVERAGE or name.startswith(PROCESS_COVERAGE_PREFIX):
+                del env[name]
     if coverage_file is not None:
         env["COVERAGE_FILE"] = str(coverage_file)
     addopts = env.get("PYTEST_ADDOPTS")
@@ -115,3 +185,14 @@ def worker_env(task: str | None, coverage_file: Path | None = None) -> dict[str,
     env["PYTEST_DELEGATION_TASK"] = task or ""
     env.pop("PYTEST_CURRENT_TEST", None)
     return env
+
+
+def keep_user_site(env: dict[str, str]) -> None:
+    """A worker with a HOME of its own still imports the user's site-packages.
+
+    Python finds them from HOME (``pip install --user``: pytest itself, maybe): a
+    spawned worker would lose them, a forked one would not (the server found them).
+    """
+    replaced = env.get("HOME") != os.environ.get("HOME")
+    if replaced and site.ENABLE_USER_SITE and "PYTHONUSERBASE" not in env:
+        env["PYTHONUSERBASE"] = site.getuserbase()

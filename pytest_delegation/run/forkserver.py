@@ -7,8 +7,9 @@ once per session with the workers' environment and working directory, imports wh
 every worker would import before reading its configuration (pytest, the ``pytest11``
 entry points, the ``-p`` plugins of the command line) and nothing of the project, then
 forks one child per run. A child is still a process of its own, with no project module
-imported, no configuration read and nothing collected: it sets its environment, working
-directory and output, and runs ``pytest.main`` as ``python -m pytest`` would.
+imported, no configuration read and nothing collected: it sets its environment (its own
+HOME and TMPDIR: `tempfile` forgets the server's), working directory and output, and
+runs ``pytest.main`` as ``python -m pytest`` would.
 
 Linux only (fork is unsafe with threads, and macOS frameworks); the server refuses to
 serve when importing the plugins started a thread, and the caller falls back to
@@ -35,6 +36,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
@@ -370,6 +372,9 @@ def _child(sock: socket.socket, request: str, report_fd: int, rewritten: frozens
         os.environ.clear()
         os.environ.update(spec["env"])
         os.environ["PYTEST_DELEGATION_FD"] = str(report_fd)
+        # tempfile keeps the first answer of gettempdir(): one the server computed (a
+        # preloaded module asked) would be its TMPDIR, not the run's own
+        tempfile.tempdir = None
         null = os.open(os.devnull, os.O_RDONLY)
         output = os.open(spec["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(null, 0)

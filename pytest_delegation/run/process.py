@@ -11,10 +11,16 @@ what the run's process group still holds then, and says so in the launcher's `no
 (a process that left the group, with ``setsid``, is out of its reach). A fork server
 that dies takes its children with it: those runs are `Worker.lost` (their runners run
 them again), and the launcher spawns every worker from then on, saying so once.
+
+Every run gets a HOME and a TMPDIR of its own, made fresh in the launcher's work folder
+and removed with the run's other files: tasks side by side would otherwise share
+``~/.app/config`` and the temp folder, and fail each other (seen as flaky). A spec that
+brings its own (the order check's runs) keeps them; ``real_home`` keeps the user's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import json
 import os
 from pathlib import Path
@@ -26,6 +32,7 @@ from typing import Any
 from typing import cast
 
 from pytest_delegation.run.argv import CACHE_DIR
+from pytest_delegation.run.argv import keep_user_site
 from pytest_delegation.run.argv import worker_env
 from pytest_delegation.run.forkserver import Forked
 from pytest_delegation.run.forkserver import ForkServer
@@ -53,6 +60,10 @@ class Worker:
         self.run_path = workdir / f"{spec.name}.run.json"
         self.cache_path = workdir / f"{spec.name}.cache"
         self.coverage_file = workdir / f"{spec.name}.cov" / ".coverage" if coverage else None
+        self.home_path = workdir / f"{spec.name}.home"
+        self.tmp_path = workdir / f"{spec.name}.tmp"
+        #: the folders `own_folders` made, removed by `close`
+        self.made: list[Path] = []
         self.fd = -1
         self.process: subprocess.Popen[bytes] | Forked | None = None
         self.started = 0.0
@@ -140,9 +151,25 @@ class Worker:
             name = f"{target.name}.delegation-{self.task or 'untagged'}-{self.attempt}"
             shutil.move(str(self.coverage_file), target.with_name(name))
 
+    def own_folders(self, given: Mapping[str, str]) -> dict[str, str]:
+        """A fresh HOME and TMPDIR for this run, but those `given` by its spec.
+
+        Fresh: a run started again (see `lost`) has the same name, and must not see
+        what the lost one wrote.
+        """
+        env = {}
+        for variable, path in (("HOME", self.home_path), ("TMPDIR", self.tmp_path)):
+            if variable in given:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            self.made.append(path)
+            env[variable] = str(path)
+        return env
+
     def close(self) -> None:
         """Kill what the run left running, close the pipe and remove the run's files (its
-        cache folder too)."""
+        cache folder, HOME and TMPDIR too)."""
         self._kill_leftovers()
         if self.fd >= 0:
             try:
@@ -156,6 +183,9 @@ class Worker:
             except OSError:
                 pass
         shutil.rmtree(self.cache_path, ignore_errors=True)
+        for folder in self.made:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.made.clear()
 
     def _kill_leftovers(self) -> None:
         """Kill the processes left in the worker's process group (it leads a session of
@@ -227,6 +257,8 @@ class Launcher:
         server: ForkServer | None = None,
         coverage: bool = False,
         notes: list[str] | None = None,
+        real_home: bool = False,
+        measure: bool = True,
     ) -> None:
         self.argv = argv
         self.cwd = cwd
@@ -235,6 +267,9 @@ class Launcher:
         self.server = server
         self.coverage = coverage
         self.notes: list[str] = notes if notes is not None else []
+        self.real_home = real_home
+        #: False for replays (the order check's runs): nothing starts coverage in them
+        self.measure = measure
 
     def start(self, spec: RunSpec) -> Worker:
         worker = Worker(spec, self.workdir, self.coverage, self.notes)
@@ -255,7 +290,10 @@ class Launcher:
             command.append(f"--basetemp={self.basetemp / spec.name}")
         command += list(spec.files)
         worker.started = time.monotonic()
-        env = {**worker_env(spec.task, worker.coverage_file), **spec.env}
+        env = {**worker_env(spec.task, worker.coverage_file, self.measure), **spec.env}
+        if not self.real_home:
+            env.update(worker.own_folders(spec.env))
+        keep_user_site(env)
         try:
             if server is not None:
                 worker.process = self._fork(server, worker, command, env, write_fd)

@@ -4,10 +4,13 @@ Like every other replay, a reproduce run gets a temporary HOME and TMPDIR, a pro
 group of its own, and dies with the controller (Linux), and it is told that it is a
 replay (``PYTEST_DELEGATION_ROLE``): with ``--delegation-report`` in the ini's
 ``addopts`` or in ``PYTEST_ADDOPTS`` it must not turn into a delegation run itself.
+Nor does it measure coverage (``--no-cov``, no COVERAGE_PROCESS_START...): run from
+the rootdir, pytest-cov would take in and erase the session's coverage data there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 import os
@@ -40,8 +43,10 @@ _TRAMPOLINE = (
 class Reproducer:
     """Runs reproduce commands side by side; `stop` kills every one still running."""
 
-    def __init__(self, rootdir: Path, workers: int) -> None:
+    def __init__(self, rootdir: Path, workers: int, extra: Sequence[str] = ()) -> None:
         self.rootdir = rootdir
+        #: added to every command (``--no-cov``: a reproduce run never measures coverage)
+        self.extra = list(extra)
         self.workers = max(1, workers)
         self.running: set[subprocess.Popen[bytes]] = set()
         self.lock = threading.Lock()
@@ -68,7 +73,7 @@ class Reproducer:
 
     def fails(self, command: str) -> bool:
         """Run the command once, from rootdir: it must exit 1 (tests failed)."""
-        argv = shlex.split(command)
+        argv = [*shlex.split(command), *self.extra]
         if sys.platform.startswith("linux"):
             argv = [sys.executable, "-c", _TRAMPOLINE, *argv[1:]]
         else:
@@ -77,9 +82,12 @@ class Reproducer:
         (sandbox / "home").mkdir()
         (sandbox / "tmp").mkdir()
         env = {
-            **worker_env(None),
+            **worker_env(None, measure=False),
             "HOME": str(sandbox / "home"),
             "TMPDIR": str(sandbox / "tmp"),
+            # a pytest-cov it could not be told --no-cov (see argv.unmeasured_reproduce)
+            # erases and combines here, not in the rootdir
+            "COVERAGE_FILE": str(sandbox / ".coverage"),
             ROLE: "reproduce",
         }
         try:

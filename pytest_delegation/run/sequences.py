@@ -117,6 +117,7 @@ class SequenceRunner:
             run.current = None
         elif kind == protocol.STATE:
             run.states[str(event["nodeid"])] = list(event["changed"])
+            run.values[str(event["nodeid"])] = dict(event.get("values") or {})
         return False
 
     def on_exit(self, worker: Handle, code: int | None, killed: str | None) -> bool:
@@ -207,7 +208,9 @@ class SequenceRunner:
             task=None,
             attempt=self.sessions,
             ids=request.ids,
-            files=tuple(dict.fromkeys(self.files[nodeid] for nodeid in request.ids)),
+            files=tuple(
+                dict.fromkeys(self.files[n.removesuffix(protocol.AGAIN)] for n in request.ids)
+            ),
             options={
                 "brief": True,
                 "snapshot": snapshot,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 import contextlib
+import os
 from pathlib import Path
 import shutil
 import tempfile
@@ -34,6 +35,8 @@ from pytest_delegation.report.model import TimelineRow
 from pytest_delegation.report.progress import Progress
 from pytest_delegation.run import interrupts
 from pytest_delegation.run.argv import coverage_target
+from pytest_delegation.run.argv import measures_processes
+from pytest_delegation.run.argv import unmeasured_reproduce
 from pytest_delegation.run.argv import worker_argv
 from pytest_delegation.run.argv import worker_env
 from pytest_delegation.run.forkserver import ForkServer
@@ -65,6 +68,8 @@ class WorkerMode:
         self.workers = workers
         self.server: ForkServer | None = None
         self.argv = worker_argv(config)
+        #: the order check's runs: the same, but never measuring coverage
+        self.replay_argv = worker_argv(config, measure=False)
         self.coverage = coverage_target(config)
         basetemp = config.option.basetemp
         self.basetemp = Path(basetemp).resolve() if basetemp else None
@@ -81,11 +86,19 @@ class WorkerMode:
 
     def start_server(self) -> None:
         """Start the server workers fork from (see forkserver.py), while pytest collects."""
-        if self.settings.start != "fork" or self.coverage is not None:
-            # pytest-cov measures each worker from its very start: spawn them
+        if self.settings.start != "fork":
             return
+        if self.coverage is None and measures_processes(os.environ):
+            # coverage measured from a process's start-up (COVERAGE_PROCESS_START, with
+            # `coverage run`): a forked worker has no start-up, spawn them. pytest-cov's
+            # --cov is fine: it starts measuring in the forked child, as in a spawned one
+            return
+        # the server itself never measures: its children would inherit the tracer
         self.server = start_server(
-            self.argv, self.config.invocation_params.dir, worker_env(None), self.settings.preload
+            self.argv,
+            self.config.invocation_params.dir,
+            worker_env(None, measure=False),
+            self.settings.preload,
         )
 
     def close(self) -> None:
@@ -93,15 +106,18 @@ class WorkerMode:
             self.server.close()
             self.server = None
 
-    def _launcher(self, workdir: Path, coverage: bool) -> Launcher:
+    def _launcher(self, workdir: Path, coverage: bool, replay: bool = False) -> Launcher:
+        """Task runs measure coverage where the session does; replays never do."""
         return Launcher(
-            self.argv,
+            self.replay_argv if replay else self.argv,
             self.config.invocation_params.dir,
             workdir,
             basetemp=self.basetemp,
             server=self.server,
             coverage=coverage,
             notes=self.launcher_notes,
+            measure=not replay,
+            real_home=self.settings.real_home,
         )
 
     def run(
@@ -146,7 +162,7 @@ class WorkerMode:
             if "order" in checks and not runner.stopped:
                 baseline = results.baseline(runner.flaky_tests)
                 try:
-                    findings, note = self.check_order(
+                    findings, said = self.check_order(
                         plan, by_task, untagged, baseline, timeline, clock, seed
                     )
                 except KeyboardInterrupt as stopped:
@@ -161,7 +177,7 @@ class WorkerMode:
                         "their reproduce commands not run"
                     )
                     raise KeyboardInterrupt from None
-                notes.append(note)
+                notes.extend(said)
                 for finding in findings:
                     add_finding(finding)
         finally:
@@ -291,7 +307,7 @@ class WorkerMode:
         timeline: list[TimelineRow],
         clock: float,
         seed: int,
-    ) -> tuple[list[Finding], str]:
+    ) -> tuple[list[Finding], list[str]]:
         """Replay the suite in other orders; pin every changed outcome to its culprit."""
         files = {
             item.nodeid: str(item.path)
@@ -299,9 +315,11 @@ class WorkerMode:
             for item in items
         }
         tests = {task: [i.nodeid for i in items] for task, items in by_task.items()}
+        #: what the order check says of the runs it set aside, for the report's notes
+        said: list[str] = []
         with self._work_folder("pytest-delegation-order-") as workdir:
             runner = SequenceRunner(
-                self._launcher(workdir, coverage=False),
+                self._launcher(workdir, coverage=False, replay=True),
                 self.workers,
                 files,
                 timeout=self.settings.timeout,
@@ -318,7 +336,10 @@ class WorkerMode:
                 self.settings.shuffles,
                 seed,
                 lambda line: self.progress.say(line, bold=True),
-                Reproducer(self.config.rootpath, self.workers).verified,
+                Reproducer(
+                    self.config.rootpath, self.workers, unmeasured_reproduce(self.config)
+                ).verified,
+                notes=said,
             )
         reproduced = sum(1 for f in findings if "reproduce" in f.extra)
         reused = f" ({runner.reused} more answered by an identical run)" * bool(runner.reused)
@@ -327,7 +348,7 @@ class WorkerMode:
             f"tests executed, {reproduced} reproduce "
             f"command{'s' * (reproduced != 1)} run (seed {seed})"
         )
-        return findings, note
+        return findings, [note, *said]
 
     def _durations(self) -> dict[str, float]:
         return durations(self.config)

@@ -6,8 +6,9 @@ polluters. A "sticky" run names some of them in the spec; after each one, the `K
 takes what its ``state`` event reported as changed and, before every later test of the
 run, puts that state back the way the polluter left it, whatever ran in between. Of the
 changes a snapshot names, these can be kept: environment variables, the working
-directory, ``sys.path`` and module globals and class attributes of project modules.
-Anything that cannot be copied or set back is kept as far as it can be, never raised.
+directory, ``sys.path``, module globals and class attributes of project modules, and
+project modules imported. Anything that cannot be copied or set back is kept as far as it
+can be, never raised.
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ class Keeper:
             return _keep_cwd(os.getcwd())
         if key == "sys.path":
             return _keep_sys_path(list(sys.path))
+        if key.startswith("module ") and key.endswith(" imported"):
+            name = key.removeprefix("module ").removesuffix(" imported")
+            # a module un-imported is not kept: taking it out of sys.modules before every
+            # later test would import it anew in each that needs it (new classes, new
+            # globals), far more than the polluter did
+            return None if removed else _keep_import(name)
         if key.startswith("global "):
             # the longest module name that fits: 'global a.b.X' is X of a.b, not b.X of a
             owners = [
@@ -112,6 +119,31 @@ def _keep_sys_path(saved: list[str]) -> Callable[[], bool]:
             return False
         sys.path[:] = saved
         return True
+
+    return restore
+
+
+def _keep_import(name: str) -> Callable[[], bool] | None:
+    """Keep a module imported: in `sys.modules`, and as its parent package's attribute.
+
+    What stays anyway unless a test un-imports it (a cleaner deleting it from
+    `sys.modules` and from its package): then this module object, not a fresh import,
+    comes back, as other modules may hold it. Its globals are not kept apart.
+    """
+    module = sys.modules.get(name)
+    if module is None:
+        return None
+    parent, _, child = name.rpartition(".")
+
+    def restore() -> bool:
+        changed = sys.modules.get(name) is not module
+        if changed:
+            sys.modules[name] = module
+        package = sys.modules.get(parent) if parent else None
+        if package is not None and getattr(package, child, None) is not module:
+            setattr(package, child, module)
+            changed = True
+        return changed
 
     return restore
 

@@ -29,6 +29,7 @@ from pytest_delegation.worker import protocol
 from pytest_delegation.worker.channel import Channel
 from pytest_delegation.worker.keeper import Keeper
 from pytest_delegation.worker.snapshot import diff_state
+from pytest_delegation.worker.snapshot import left_values
 from pytest_delegation.worker.snapshot import state
 from pytest_delegation.worker.tracker import Tracker
 
@@ -91,10 +92,14 @@ class Child:
         self.positions: dict[str, int] = dict(spec.get("positions") or {})
         #: this worker's id -> the spec's, for tests whose ids differ between collections
         self.theirs: dict[str, str] = {}
+        #: the second items of tests run twice (`protocol.AGAIN`), and whether one runs
+        self.twins: set[int] = set()
+        self.again = False
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
         """Snapshot and track around the test's setup, call and teardown, not its import."""
+        self.again = id(item) in self.twins
         theirs = self._id(item.nodeid)
         watch = self.snapshot is True or (
             isinstance(self.snapshot, set) and theirs in self.snapshot
@@ -117,10 +122,16 @@ class Child:
                 changed = diff_state(before, self.last)
                 if changed:
                     self.channel.send(
-                        protocol.State(event=protocol.STATE, nodeid=theirs, changed=changed)
+                        protocol.State(
+                            event=protocol.STATE,
+                            nodeid=theirs,
+                            changed=changed,
+                            values=left_values(self.last, changed),
+                        )
                     )
                     if theirs in self.sticky:
                         self.keeper.keep(changed)
+            self.again = False
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
@@ -128,6 +139,13 @@ class Child:
     ) -> None:
         by_id = {item.nodeid: item for item in items}
         found = self._renamed(items, by_id)
+        for nodeid in self.ids:
+            if nodeid.endswith(protocol.AGAIN):
+                first = nodeid.removesuffix(protocol.AGAIN)
+                twin = _twin(by_id.get(first) or found.get(first))
+                if twin is not None:
+                    by_id[nodeid] = twin
+                    self.twins.add(id(twin))
         wanted = [
             by_id.get(nodeid) or found[nodeid]
             for nodeid in self.ids
@@ -172,7 +190,8 @@ class Child:
 
     def _id(self, nodeid: str) -> str:
         """The id the controller knows this test by."""
-        return self.theirs.get(nodeid, nodeid)
+        known = self.theirs.get(nodeid, nodeid)
+        return known + protocol.AGAIN if self.again else known
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -239,3 +258,24 @@ class Child:
             config=self.config, report=report
         )
         return data
+
+
+def _twin(item: pytest.Item | None) -> pytest.Item | None:
+    """A second item of the same test function (its events carry the `AGAIN` id).
+
+    The same item twice in a row would not run its setup again (pytest's setup state
+    keeps an item that the next one shares); a twin of a plain function test does. Other
+    kinds of items (unittest, doctests, plugins' own) are not run twice.
+    """
+    if item is None or type(item) is not pytest.Function:
+        return None
+    twin = pytest.Function.from_parent(
+        item.parent,
+        name=item.name,
+        callspec=getattr(item, "callspec", None),
+        callobj=item.obj,
+        fixtureinfo=item._fixtureinfo,
+        keywords=item.keywords,
+        originalname=item.originalname,
+    )
+    return twin

@@ -50,6 +50,11 @@ EVENTS: Final = frozenset(
     }
 )
 
+#: a spec id ending in this runs the test named before it once more, right after its
+#: first run in the same process (the order check's test of non-idempotent tests); its
+#: events carry the suffixed id
+AGAIN: Final = "\x1fagain"
+
 #: a test's location as pytest gives it: file (relative to rootdir), 0-based line, name
 Location: TypeAlias = tuple[str, int | None, str]
 
@@ -129,6 +134,9 @@ class State(TypedDict):
     #: what changed, sorted: ``"global pkg.mod.NAME"``, with `` (set)`` or `` (removed)``
     #: for a key that appeared or went away (see `snapshot.diff_state`)
     changed: list[str]
+    #: per changed key (without the suffix), a digest of the value the test left; two
+    #: tests of one run that left the same value have the same digest
+    values: dict[str, str]
 
 
 class Executed(TypedDict):

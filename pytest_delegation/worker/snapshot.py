@@ -1,13 +1,14 @@
 """Shared state around a test, for the order check: what a test left changed behind it.
 
-Module globals and class attributes of project modules, the environment, the working
-directory and the files at its top and rootdir's, ``sys.path``, the decimal context and
-the root logger's handlers, fingerprinted cheaply enough to take around every test.
-`state` takes a snapshot, a flat dict from a readable key (``"global pkg.mod.NAME"``,
-``"environment variable HOME"``, ``"file out.txt"``) to a fingerprint; `diff_state`
-names the keys that differ between two. The worker takes one before and after each
-watched test and sends the differences as a ``state`` event; the `keeper` reads the same
-keys back. A fingerprint can only tell that a value changed, never restore it.
+Module globals and class attributes of project modules, which project modules are
+imported, the environment, the working directory and the files at its top and rootdir's,
+``sys.path``, the decimal context and the root logger's handlers, fingerprinted cheaply
+enough to take around every test. `state` takes a snapshot, a flat dict from a readable
+key (``"global pkg.mod.NAME"``, ``"environment variable HOME"``, ``"file out.txt"``) to a
+fingerprint; `diff_state` names the keys that differ between two, and the project modules
+imported in between (``"module pkg._impl imported"``). The worker takes one before and
+after each watched test and sends the differences as a ``state`` event; the `keeper`
+reads the same keys back. A fingerprint can only tell that a value changed, never restore it.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class _DataNames:
     is kept until `sys.modules` changes size, a module's data names until its set of
     names does (a set comparison in C); the values themselves are read every time.
     Classes defined in a project module count too: a class attribute (a registry, a
-    setting, a singleton) is shared state as much as a global is.
+    setting, a singleton) is shared state as much as a global is, except the ones the
+    test framework keeps on test classes (`_framework_names`).
     """
 
     def __init__(self) -> None:
@@ -65,6 +67,9 @@ class _DataNames:
         self.seen = -1
         #: the project modules: name, module, namespace
         self.modules: list[tuple[str, object, dict[str, Any]]] = []
+        #: the project modules' names: one frozenset per module list, so that two
+        #: snapshots with the same list compare by identity
+        self.imported: frozenset[str] = frozenset()
         #: id of a module or class: its names, its data names, the classes defined in it
         self.names: dict[int, tuple[frozenset[str], list[str], list[type]]] = {}
 
@@ -81,6 +86,9 @@ class _DataNames:
                 namespace = getattr(module, "__dict__", None)
                 if isinstance(namespace, dict):
                     self.modules.append((name, module, namespace))
+            imported = frozenset(name for name, _, _ in self.modules)
+            if imported != self.imported:
+                self.imported = imported
         result: list[Holder] = []
         for name, holder, namespace in self.modules:
             cached = self.names.get(id(holder))
@@ -92,7 +100,7 @@ class _DataNames:
                 space = cls.__dict__
                 known = self.names.get(id(cls))
                 if known is None or space.keys() != known[0]:
-                    known = self.names[id(cls)] = (frozenset(space), _class_names(space), [])
+                    known = self.names[id(cls)] = (frozenset(space), _class_names(cls), [])
                 if known[1]:
                     result.append((f"{name}.{cls.__qualname__}", cls, space, known[1]))
         return result
@@ -122,13 +130,15 @@ def _defined_here(value: object, module: str, attr: str) -> bool:
     )
 
 
-def _class_names(space: Mapping[str, Any]) -> list[str]:
+def _class_names(cls: type) -> list[str]:
     # methods, properties, classmethods and slots are descriptors: not data; a class
     # held by a class attribute (`Config.backend = Sqlite`) is a binding that can change
+    framework = _framework_names(cls)
     return [
         attr
-        for attr, value in list(space.items())
-        if not attr.startswith("__")
+        for attr, value in list(vars(cls).items())
+        if not attr.startswith(("__", "_pytest"))
+        and attr not in framework
         and (
             (not hasattr(value, "__get__") and not _skipped(value))
             or (
@@ -139,6 +149,52 @@ def _class_names(space: Mapping[str, Any]) -> list[str]:
     ]
 
 
+#: `unittest.TestCase` -> the names its machinery keeps on a subclass (see `_framework_names`)
+_UNITTEST_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _framework_names(cls: type) -> frozenset[str]:
+    """The attributes unittest sets on a TestCase subclass while running it: not state.
+
+    ``tearDown_exceptions`` is a new list at every class teardown (`doClassCleanups`,
+    which pytest's unittest plugin calls too), ``_class_cleanups`` fills in setUpClass
+    and empties at teardown, ``_classSetupFailed`` is unittest's suite's: each would name
+    the first or last test of every TestCase class as a polluter. Which names these are
+    differs between Python versions, so they are found by letting the machinery run on a
+    probe class, once: what it leaves in a bare subclass's namespace is its own, plus the
+    private data TestCase itself defines. (pytest keeps its own on classes under names
+    starting with ``_pytest``, dropped by `_class_names`; a test instance is never walked,
+    and pytest makes a new one for every test.) A test's own class attribute
+    (``TestCase.shared = 1``) is still state.
+    """
+    case = sys.modules.get("unittest.case")
+    base = getattr(case, "TestCase", None)
+    if not isinstance(base, type):
+        return frozenset()
+    try:
+        if not issubclass(cls, base):
+            return frozenset()
+    except TypeError:
+        return frozenset()
+    names = _UNITTEST_NAMES.get(base)
+    if names is None:
+        found = {"tearDown_exceptions", "_classSetupFailed", "_class_cleanups"}
+        try:
+            probe: Any = type("_Probe", (base,), {"__module__": __name__})
+            probe.doClassCleanups()
+            found.update(vars(probe))
+        except Exception:
+            # a TestCase that cannot be probed: the names above, known from CPython
+            pass
+        found.update(
+            attr
+            for attr, value in vars(base).items()
+            if attr.startswith("_") and not hasattr(value, "__get__") and not callable(value)
+        )
+        names = _UNITTEST_NAMES[base] = frozenset(found)
+    return names
+
+
 def _skipped(value: object) -> bool:
     return isinstance(value, _SKIP_TYPES) or callable(value)
 
@@ -147,12 +203,20 @@ def _skipped(value: object) -> bool:
 DATA_NAMES = _DataNames()
 
 
+#: the snapshot's key for the project modules imported; `diff_state` names each one
+MODULES = "project modules"
+
+
 def state(prefix: str) -> dict[str, object]:
-    """Module globals of project modules, the environment, the cwd and the files at its
-    top and rootdir's, sys.path, the decimal context, the root logger's handlers."""
+    """Module globals of project modules, which are imported, the environment, the cwd
+    and the files at its top and rootdir's, sys.path, the decimal context, the root
+    logger's handlers."""
     snapshot: dict[str, object] = {}
     missing = object()
-    for name, _, namespace, names in DATA_NAMES.items(prefix):
+    holders = DATA_NAMES.items(prefix)
+    # one frozenset, the cache's own: compared by identity while no module comes or goes
+    snapshot[MODULES] = DATA_NAMES.imported
+    for name, _, namespace, names in holders:
         for attr in names:
             value = namespace.get(attr, missing)
             if value is missing or isinstance(value, types.ModuleType):
@@ -213,13 +277,58 @@ def _files(folder: str, prefix: str, snapshot: dict[str, object]) -> None:
 
 
 def diff_state(before: dict[str, object], after: dict[str, object]) -> list[str]:
-    """The keys that differ, sorted; `` (set)`` or `` (removed)`` added when one side lacks it."""
+    """The keys that differ, sorted; `` (set)`` or `` (removed)`` added when one side lacks it.
+
+    A project module imported in between is one change, ``module pkg._impl imported``
+    (``... imported (removed)`` when it left `sys.modules`): its globals come and go with
+    it, and naming them would bury the import under them, as would the parent package's
+    new attribute (a module, never a global here).
+    """
+    old = before.get(MODULES, frozenset())
+    new = after.get(MODULES, frozenset())
+    imported: frozenset[str] = frozenset()
+    gone: frozenset[str] = frozenset()
+    if old is not new and isinstance(old, frozenset) and isinstance(new, frozenset):
+        imported, gone = new - old, old - new
+    # the globals of a module that came or went with it
+    came = tuple(f"global {name}." for name in imported)
+    went = tuple(f"global {name}." for name in gone)
     changed = []
     for key in sorted(set(before) | set(after)):
+        if key == MODULES:
+            continue
         if key not in before:
-            changed.append(f"{key} (set)")
+            if not came or not key.startswith(came):
+                changed.append(f"{key} (set)")
         elif key not in after:
-            changed.append(f"{key} (removed)")
+            if not went or not key.startswith(went):
+                changed.append(f"{key} (removed)")
         elif before[key] != after[key]:
             changed.append(key)
+    if imported or gone:
+        changed += [f"module {name} imported" for name in imported]
+        changed += [f"module {name} imported (removed)" for name in gone]
+        changed.sort(key=lambda change: change.removesuffix(" (set)").removesuffix(" (removed)"))
     return changed
+
+
+def left_values(after: Mapping[str, object], changed: list[str]) -> dict[str, str]:
+    """A digest of the value each changed key holds now, per key without its suffix.
+
+    The order check groups the tests that changed one piece of state by the value they
+    left: a hundred tests that switch it back to the default are one candidate, not a
+    hundred rounds. Digests compare within one process (`hash` is salted per process).
+    """
+    values = {}
+    for change in changed:
+        key = change.removesuffix(" (set)").removesuffix(" (removed)")
+        if key.startswith("module "):
+            values[key] = "imported"
+        elif key not in after:
+            values[key] = "removed"
+        else:
+            try:
+                values[key] = format(hash(repr(after[key])) & 0xFFFFFFFFFFFF, "x")
+            except Exception:
+                values[key] = "unknown"
+    return values
