@@ -237,7 +237,7 @@ def resolve(config: pytest.Config) -> Settings:
     checks = (
         opt.delegation_check
         if opt.delegation_check is not None
-        else _from_ini(config, "delegation_check", checks_type, "all")
+        else _from_ini(config, "delegation_check", checks_type, "isolation,boundaries")
     )
     fail_on = opt.delegation_fail_on or _from_ini(
         config, "delegation_fail_on", fail_on_type, "error"

@@ -91,7 +91,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="delegation_check",
         type=options.checks_type,
         metavar="LIST",
-        help="Comma list of isolation, order, boundaries; all (default) or none.",
+        help="Comma list of isolation, order, boundaries (default: isolation,boundaries; "
+        "the order check replays the suite several times); all or none.",
     )
     group.addoption(
         "--delegation-fail-on",

@@ -61,3 +61,35 @@ def test_unittest_bookkeeping_is_not_named(pytester: pytest.Pytester) -> None:
     assert finding["culprit_test"] == "test_c.py::TestPollute::test_pollute"
     assert finding["shared_state"] == ["global shared.FLAGS"]
     assert "tearDown_exceptions" not in finding["fix"]
+
+
+def test_a_submodule_a_test_module_imports_when_collected_is_named(
+    pytester: pytest.Pytester,
+) -> None:
+    """click's suite: 61 victims passed only when an earlier test module, at its import,
+    had imported a submodule they reach as an attribute; the fix text named a
+    thread-local. The import happens while that module is collected, in no test."""
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n  term: {tests: [test_term.py]}\n  pager: {tests: [test_pager.py]}\n",
+    )
+    pytester.makepyfile(
+        **{
+            "pkg/__init__.py": "",
+            "pkg/_impl.py": "def page():\n    return 'paged'\n",
+            "test_term.py": "import pkg._impl\n\ndef test_term():\n    assert pkg._impl.page()\n",
+            "test_pager.py": "import pkg\n\ndef test_pager():\n    assert pkg._impl.page()\n",
+        }
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--delegation-report", "--delegation-report=json:r.json",
+        "--delegation-check=isolation,order", "--delegation-seed=1",
+    )  # fmt: skip
+    data = json.loads((pytester.path / "r.json").read_text())
+    [finding] = [f for f in data["findings"] if f["rule"] == "hidden-ordering-dependency"]
+    assert finding["kind"] == "brittle", result.stdout.str()
+    assert finding["test"] == "test_pager.py::test_pager"
+    assert (
+        finding["shared_state"][0] == "module pkg._impl imported when test_term.py was collected"
+    )
+    assert "module pkg._impl imported when test_term.py was collected" in finding["fix"]

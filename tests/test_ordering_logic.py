@@ -498,3 +498,16 @@ def test_changers_that_leave_the_same_value_share_one_round() -> None:
     assert [r.sticky for r in rounds] == [("set_test",), ("back0",)]
     # without digests (an older worker), every changer counts apart, up to the cap
     assert len(changer_first(Run(ids, states=states))) == 8
+
+
+def test_the_run_without_changers_holds_only_tests_every_order_shielded() -> None:
+    """A test some plain order ran with no changer before it was seen without them: the
+    run without changers needs only the tests that always had one before them."""
+    from pytest_delegation.order.check import without_changers
+
+    canonical = Run(("a", "s1", "b", "brittle", "s2", "c"), states={"s1": ["x"], "s2": ["x"]})
+    reverse = Run(("c", "s2", "brittle", "b", "s1", "a"))
+    [request] = without_changers(canonical, [reverse])
+    # a ran first in canonical, c first in reverse; b and brittle never without a setter
+    assert request.ids == ("b", "brittle")
+    assert without_changers(Run(("s1", "a"), states={}), []) == []

@@ -74,8 +74,9 @@ def check_order(
     ]
     runs = [(name, run) for (name, _), run in zip(sequences, _many(runner, requests), strict=True)]
     canonical = runs[0][1]
+    _forget_collection_imports(canonical)
     changes = _changes(canonical)
-    extra = [*without_changers(canonical), *changer_first(canonical)]
+    extra = [*without_changers(canonical, [r for _, r in runs[1:]]), *changer_first(canonical)]
     doubled = twice(canonical, baseline)
     failing = failing_in_their_task(baseline, task_of)
     # every run of this step needs only the canonical one: they go side by side
@@ -213,7 +214,9 @@ def idempotence(test: str) -> Client[Verdict]:
     if run.outcomes.get(test) == Outcome.PASSED and run.outcomes.get(test + AGAIN) in FAILING:
         verdict.confirmed = True
         verdict.culprits = (test,)
-        verdict.state = sorted(run.states.get(test, []))
+        verdict.state = sorted(
+            c for c in run.states.get(test, []) if not c.endswith(" was collected")
+        )
     else:
         # seen once in a run of many: not news, and not a flaky verdict either
         verdict.kept_only = True
@@ -306,22 +309,44 @@ def _many(runner: Runner, requests: Sequence[Request]) -> list[Run]:
     return runner.serve([once(r) for r in requests])
 
 
+def _forget_collection_imports(run: Run) -> None:
+    """What a test module imports as it is collected is told with its first test: it
+    names the cause of a finding, but it makes no test a state changer (every module's
+    first test would be one)."""
+    for test, changed in list(run.states.items()):
+        kept = [c for c in changed if not c.endswith(" was collected")]
+        if kept:
+            run.states[test] = kept
+        else:
+            del run.states[test]
+
+
 def _changes(run: Run) -> dict[str, list[str]]:
     """What each test that left shared state changed, in the order the tests ran."""
     return {t: run.states[t] for t in run.ids if run.states.get(t)}
 
 
-def without_changers(run: Run) -> list[Request]:
-    """One run of every test that changed no shared state, in the canonical order.
+def without_changers(run: Run, plain: Sequence[Run] = ()) -> list[Request]:
+    """One run of the tests that always had a state changer before them, without any.
 
     A brittle test passes only after a test that sets up state for it (a module global,
     the decimal context...). When its task holds setters before and after it, every
     order puts one first and it never fails; without the changers, it does, whatever
-    the seed.
+    the seed. A test that some plain order (`plain`, the canonical one included) ran
+    with no changer before it has been seen without them already: only the others run.
     """
     changers = {t for t in run.ids if run.states.get(t)}
-    rest = tuple(t for t in run.ids if t not in changers)
-    if not changers or not rest:
+    if not changers:
+        return []
+    shielded = set(run.ids) - changers
+    for order in (run, *plain):
+        seen_changer = False
+        for test in order.ids:
+            if not seen_changer:
+                shielded.discard(test)
+            seen_changer = seen_changer or test in changers
+    rest = tuple(t for t in run.ids if t in shielded)
+    if not rest:
         return []
     return [Request(rest, label="without state changers")]
 

@@ -84,6 +84,9 @@ class Suspect:
     evidence: list[tuple[str, tuple[str, ...], bool]] = field(default_factory=list)
     #: its position in the run it was found in (the earliest victim of a cause leads)
     position: int = 0
+    #: the tests after it in that run: their modules were imported (collected) before
+    #: it ran, so a change with nothing before it may still come from one of them
+    after: tuple[str, ...] = ()
 
 
 # revealing runs kept per suspect, tried in turn for a confirmation
@@ -115,7 +118,13 @@ def suspects(baseline: dict[str, str], runs: Sequence[tuple[str, Run]]) -> list[
             known = found.get(test)
             if known is None:
                 found[test] = Suspect(
-                    test, kind, name, prefix, kept=bool(run.sticky), position=position
+                    test,
+                    kind,
+                    name,
+                    prefix,
+                    kept=bool(run.sticky),
+                    position=position,
+                    after=() if run.sticky else run.ids[position + 1 :],
                 )
             elif known.kind == kind and len(known.evidence) < MAX_EVIDENCE - 1:
                 known.evidence.append((name, prefix, bool(run.sticky)))
@@ -156,11 +165,16 @@ def investigate(
     changes = changes or {}
     test, prefix = suspect.test, suspect.prefix
     verdict = Verdict(test, suspect.kind, suspect.order)
-    if prefix:
+    candidates = [*([(suspect.order, prefix, suspect.kept)] if prefix else []), *suspect.evidence]
+    if not prefix and suspect.after:
+        # nothing ran before it, but the tests after it were collected first: a module
+        # that imports something at its import (a submodule, a selection) is the cause;
+        # with them before it, the bisection below finds which
+        candidates.append((suspect.order, suspect.after, False))
+    if candidates:
         # the order again: a fresh run, never a remembered one, or a flaky test would
         # pass for a dependency; then the other runs that showed the change, whose order
         # may hold the evidence the first lacked (its polluter ran after it there)
-        candidates = [(suspect.order, prefix, suspect.kept), *suspect.evidence]
         for order, before, _ in candidates:
             again = yield Request((*before, test), label="confirm", fresh=True)
             if kind_of_run(suspect.kind, again.outcomes.get(test)):

@@ -95,6 +95,12 @@ class Child:
         #: the second items of tests run twice (`protocol.AGAIN`), and whether one runs
         self.twins: set[int] = set()
         self.again = False
+        #: test files being collected -> the modules imported before, in snapshot runs
+        self.collecting: dict[str, set[str]] = {}
+        #: test file -> the project modules importing it imported, told with its first
+        #: watched test: a victim may lean on what a test module imports (a submodule it
+        #: reaches as an attribute), and the tests of that module are where it comes from
+        self.imported_by: dict[str, list[str]] = {}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
@@ -120,6 +126,7 @@ class Child:
             if before is not None:
                 self.last = state(self.prefix)
                 changed = diff_state(before, self.last)
+                changed = self.imported_by.pop(item.nodeid.split("::", 1)[0], []) + changed
                 if changed:
                     self.channel.send(
                         protocol.State(
@@ -193,7 +200,23 @@ class Child:
         known = self.theirs.get(nodeid, nodeid)
         return known + protocol.AGAIN if self.again else known
 
+    def pytest_collectstart(self, collector: pytest.Collector) -> None:
+        if self.snapshot and isinstance(collector, pytest.Module):
+            self.collecting[collector.nodeid] = set(sys.modules)
+
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        before = self.collecting.pop(report.nodeid, None)
+        if before is not None:
+            found = sorted(
+                f"module {name} imported when {report.nodeid} was collected"
+                for name in set(sys.modules) - before
+                # a submodule: what another module can reach as an attribute of its
+                # package without importing it (a top-level module it must import)
+                if "." in name
+                and _project_module(sys.modules.get(name), self.prefix, report.nodeid)
+            )
+            if found:
+                self.imported_by[report.nodeid] = found
         if report.failed:
             data = self._serializable(report)
             self.channel.send(protocol.CollectReport(event=protocol.COLLECTREPORT, data=data))
@@ -279,3 +302,12 @@ def _twin(item: pytest.Item | None) -> pytest.Item | None:
         originalname=item.originalname,
     )
     return twin
+
+
+def _project_module(module: object, prefix: str, test_file: str) -> bool:
+    """A module of the project that is neither the collected test file nor a conftest."""
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str) or not path.startswith(prefix) or "site-packages" in path:
+        return False
+    relative = path[len(prefix) :].replace(os.sep, "/")
+    return relative != test_file and not relative.endswith("conftest.py")
