@@ -82,15 +82,35 @@ def test_suspects_are_tests_whose_outcome_differs_from_isolation() -> None:
     ]
 
 
-def test_single_culprit_within_log2_n_plus_2_runs() -> None:
+def steps(client: Client[Verdict], suite: Suite) -> tuple[Verdict, int]:
+    """Answer every request; count the steps (a batch side by side is one step)."""
+    count = 0
+    try:
+        asked = next(client)
+        while True:
+            count += 1
+            if isinstance(asked, Request):
+                asked = client.send(Run(asked.ids, outcomes=suite(asked.ids)))
+            else:
+                asked = client.send(tuple(Run(r.ids, outcomes=suite(r.ids)) for r in asked))
+    except StopIteration as done:
+        return done.value, count
+
+
+def test_single_culprit_within_log3_n_steps_two_runs_side_by_side() -> None:
     for n in (1, 2, 7, 64, 1000):
         prefix = tuple(f"t{i}" for i in range(n))
-        culprit = prefix[n // 3]
-        suite = polluted("v", {culprit})
-        verdict, runs = drive(investigate(Suspect("v", "victim", "canonical", prefix)), suite)
-        assert verdict.confirmed and verdict.culprits == (culprit,)
-        assert verdict.bisect_runs <= math.ceil(math.log2(max(n, 1))) + 2, (n, verdict)
-        assert runs == verdict.bisect_runs + 2  # + the two confirmation runs
+        for culprit in (prefix[0], prefix[n // 3], prefix[-1]):
+            suite = polluted("v", {culprit})
+            suspect = Suspect("v", "victim", "canonical", prefix)
+            verdict, runs = drive(investigate(suspect), suite)
+            assert verdict.confirmed and verdict.culprits == (culprit,)
+            log3 = math.ceil(math.log(max(n, 1), 3) - 1e-9)
+            assert verdict.bisect_runs <= 2 * log3 + 2, (n, verdict)
+            assert runs == verdict.bisect_runs + 2  # + the two confirmation runs
+            # on the critical path: the two confirmations, a step per third, the check
+            _, taken = steps(investigate(suspect), suite)
+            assert taken <= log3 + 4, (n, taken)
 
 
 def test_two_test_culprit_needs_delta_debugging() -> None:
@@ -392,8 +412,8 @@ def test_victims_of_one_cause_are_settled_together_and_reported_once() -> None:
     assert {v.test for v in verdicts} == set(victims)
     assert all(v.confirmed and v.culprits == ("t10",) for v in verdicts)
     assert [s.test for s in leftovers] == ["w"]  # another cause: investigated on its own
-    # one full bisection, one run of the group, two small runs per other victim
-    assert len(runner.requests) <= 2 + math.ceil(math.log2(64)) + 2 + 1 + 2 * 19
+    # one full bisection (2 runs a step), one run of the group, two small runs per other
+    assert len(runner.requests) <= 2 + 2 * math.ceil(math.log(64, 3)) + 2 + 1 + 2 * 19
     assert max(len(r.ids) for r in runner.requests[-38:]) == 2
     task_of = {t: "p" for t in prefix} | {v: "v" for v in [*victims, "w"]}
     findings = order_findings(

@@ -78,7 +78,9 @@ def check_order(
     changes = _changes(canonical)
     extra = [*without_changers(canonical, [r for _, r in runs[1:]]), *changer_first(canonical)]
     doubled = twice(canonical, baseline)
-    failing = failing_in_their_task(baseline, task_of)
+    # the tests the plain orders already showed changed need no run alone
+    shown = {suspect.test for suspect in suspects(dict(baseline), runs)}
+    failing = [t for t in failing_in_their_task(baseline, task_of) if t not in shown][:MAX_ALONE]
     # every run of this step needs only the canonical one: they go side by side
     answered = _many(
         runner,
@@ -139,13 +141,13 @@ def check_order(
     progress.end()
     unconfirmed = [v.test for v in verdicts if v.kept_only]
     if unconfirmed:
-        shown = ", ".join(unconfirmed[:3]) + f" and {len(unconfirmed) - 3} more" * (
+        named = ", ".join(unconfirmed[:3]) + f" and {len(unconfirmed) - 3} more" * (
             len(unconfirmed) > 3
         )
         notes.append(
             f"order check: {len(unconfirmed)} change{'s' * (len(unconfirmed) != 1)} seen only "
             f"in runs that kept pollution in place could not be confirmed in a plain run "
-            f"({shown})"
+            f"({named})"
         )
     findings = order_findings(plan, task_of, everyone, verdicts)
     try:
@@ -281,8 +283,7 @@ class Interrupted(KeyboardInterrupt):
 
 def failing_in_their_task(baseline: Mapping[str, str], task_of: Mapping[str, str]) -> list[str]:
     """Tests that failed in their task's run: each gets one run alone (see `_passing_alone`)."""
-    failing = [t for t, o in baseline.items() if o in FAILING and t in task_of]
-    return failing[:MAX_ALONE]
+    return [t for t, o in baseline.items() if o in FAILING and t in task_of]
 
 
 def _passing_alone(
