@@ -141,10 +141,19 @@ def make_branch(root: Path, task: str, files: dict[str, str], start: str = "main
     return sha
 
 
+def ignore_bytecode(root: Path) -> None:
+    """Python's bytecode caches are not work: with bytecode written (no
+    PYTHONDONTWRITEBYTECODE), `git add -A` would commit them into the branches. Kept in
+    the repository's own exclude file, so no tree holds it."""
+    (root / ".git" / "info").mkdir(parents=True, exist_ok=True)
+    (root / ".git" / "info" / "exclude").write_text("__pycache__/\n")
+
+
 def build(root: Path, branches: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
     """The repository at `root`, on main; each task -> its branch's head."""
     root.mkdir(parents=True, exist_ok=True)
     git(root, "init", "-q", "-b", "main")
+    ignore_bytecode(root)
     write(root, BASE)
     commit(root, "base: plan, settings and stubs")
     return {

@@ -206,6 +206,7 @@ def src_project(root: Path, conftest: str = "", installed: Path | None = None) -
     """
     root.mkdir(parents=True)
     branchrepo.git(root, "init", "-q", "-b", "main")
+    branchrepo.ignore_bytecode(root)
     branchrepo.write(
         root,
         {

@@ -441,6 +441,8 @@ def test_plugin_reports_changes_against_the_plan(pytester: pytest.Pytester) -> N
         ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base"],
     ):
         subprocess.run(["git", *command], cwd=root, check=True)
+    # bytecode caches (written unless PYTHONDONTWRITEBYTECODE) are not work
+    (root / ".git" / "info" / "exclude").write_text("__pycache__/\n")
     (root / "b.py").write_text("B = 1\n")
     (root / "a.py").write_text("A = 2\n")
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
