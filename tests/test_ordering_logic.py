@@ -391,9 +391,34 @@ def _plan(tasks: dict[str, list[str]]):  # type: ignore[no-untyped-def]
     return plan
 
 
+def test_a_group_member_that_fails_without_the_culprit_gets_runs_of_its_own() -> None:
+    """A member polluted by another member changes in the run without the culprits too:
+    that run says nothing of it, so it gets its own pair (alone, after the culprit)."""
+    from pytest_delegation.order.search import groups
+    from pytest_delegation.order.search import investigate_group
+
+    prefix = tuple(f"t{i}" for i in range(30))
+    victims = [f"v{i}" for i in range(6)]
+    # u fails after t10, and after v1 too: in the run of the members alone it still fails
+    causes = {v: {"t10"} for v in victims} | {"u": {"t10", "v1"}}
+    suite = many_victims(causes)
+    ids = (*prefix, *victims, "u")
+    found = suspects({t: "passed" for t in ids}, [("reverse", Run(ids, outcomes=suite(ids)))])
+    [(lead, rest)] = groups(found)
+    runner = SimRunner(suite)
+    [(verdicts, leftovers)] = runner.serve([investigate_group(lead, rest)])
+    assert {v.test: v.culprits for v in verdicts} == {t: ("t10",) for t in [*victims, "u"]}
+    assert not leftovers
+    assert {v.test: v.bisect_runs for v in verdicts if v.test != "v0"} == {
+        **{v: 2 for v in victims[1:]},
+        "u": 3,
+    }
+    assert [r.ids for r in runner.requests[-2:]] == [("u",), ("t10", "u")]
+
+
 def test_victims_of_one_cause_are_settled_together_and_reported_once() -> None:
     """Item 8: sixty victims of one polluter were each confirmed with a full replay and
-    bisected apart. The earliest is bisected; the others take two small runs each."""
+    bisected apart. The earliest is bisected; the others share two runs."""
     from pytest_delegation.order.search import groups
     from pytest_delegation.order.search import investigate_group
 
@@ -412,9 +437,12 @@ def test_victims_of_one_cause_are_settled_together_and_reported_once() -> None:
     assert {v.test for v in verdicts} == set(victims)
     assert all(v.confirmed and v.culprits == ("t10",) for v in verdicts)
     assert [s.test for s in leftovers] == ["w"]  # another cause: investigated on its own
-    # one full bisection (2 runs a step), one run of the group, two small runs per other
-    assert len(runner.requests) <= 2 + 2 * math.ceil(math.log(64, 3)) + 2 + 1 + 2 * 19
-    assert max(len(r.ids) for r in runner.requests[-38:]) == 2
+    # one full bisection (2 runs a step), then the group after its culprit, and the
+    # same members without it: two runs for nineteen victims, not two each
+    assert len(runner.requests) <= 2 + 2 * math.ceil(math.log(64, 3)) + 2 + 2
+    group, without = runner.requests[-2:]
+    assert group.ids == ("t10", *victims[1:], "w")
+    assert without.ids == tuple(victims[1:])
     task_of = {t: "p" for t in prefix} | {v: "v" for v in [*victims, "w"]}
     findings = order_findings(
         _plan({"p": list(prefix), "v": [*victims, "w"]}), task_of, [lead, *rest[:-1]], verdicts

@@ -26,6 +26,7 @@ from pytest_delegation.plan.waves import compute_waves
 from pytest_delegation.report.model import Results
 from pytest_delegation.report.model import TaskRow
 from pytest_delegation.report.model import TimelineRow
+from pytest_delegation.run.argv import collection_args
 from pytest_delegation.run.pool import Handle
 from pytest_delegation.run.replay import Location
 from pytest_delegation.run.scheduler import Scheduler
@@ -1271,3 +1272,44 @@ def test_an_order_run_lost_with_the_fork_server_runs_again(tmp_path: Path) -> No
     assert [row["label"] for row in timeline if row["kind"] == "order"] == ["canonical"]
     assert runner.memo  # a complete run: remembered
     assert list(tmp_path.iterdir()) == []  # the lost run's HOME and TMPDIR are gone
+
+
+PY_FILES = ("test_*.py", "*_test.py")
+
+
+def test_a_worker_walks_the_topmost_folders_of_its_files() -> None:
+    files = [
+        "/p/tests/test_a.py",
+        "/p/tests/test_b.py",
+        "/p/tests/sub/test_c.py",
+        "/p/x/y_test.py",
+    ]
+    paths, only = collection_args(files, PY_FILES)
+    # one walk per folder: tests/sub is inside tests, whose walk reaches it
+    assert paths == ["/p/tests", "/p/x"]
+    assert only == files
+
+
+def test_a_folder_is_not_taken_for_the_start_of_another_name() -> None:
+    paths, _ = collection_args(["/p/tests/test_a.py", "/p/tests2/test_b.py"], PY_FILES)
+    assert paths == ["/p/tests", "/p/tests2"]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "/p/check_x.py",  # outside python_files: collected only when named
+        "/p/doc.txt",  # a doctest file, or a plugin's own kind
+        "/p/pkg/__init__.py",
+        "tests/test_rel.py",  # relative: not what the controller's items hold
+    ],
+)
+def test_files_a_walk_would_not_collect_go_by_name_with_the_others(odd: str) -> None:
+    files = ["/p/tests/test_a.py", odd]
+    assert collection_args(files, PY_FILES) == (files, [])
+
+
+def test_python_files_with_a_folder_in_the_pattern_go_by_name() -> None:
+    files = ["/p/tests/test_a.py"]
+    assert collection_args(files, ["tests/test_*.py"]) == (files, [])
+    assert collection_args([], PY_FILES) == ([], [])

@@ -51,6 +51,23 @@ def test_a_change_in_place_and_a_rebinding_are_both_seen(project: str) -> None:
     assert diff_state(middle, state(project)) == ["global shop_b.LIMIT"]
 
 
+def test_the_modules_left_out_are_not_walked_and_still_count_as_imported(
+    project: str,
+) -> None:
+    # the worker leaves out the other test modules around a test (`Child._others`)
+    write(project, "test_left", "SEEN = []\n")
+    write(project, "test_own", "SEEN = []\n")
+    left: Any = importlib.import_module("test_left")
+    importlib.import_module("test_own")
+    before = state(project, frozenset({"test_left"}))
+    assert "global test_own.SEEN" in before and "global test_left.SEEN" not in before
+    left.SEEN.append(1)
+    assert diff_state(before, state(project, frozenset({"test_left"}))) == []
+    assert diff_state(state(project), state(project, frozenset({"test_left"}))) == [
+        "global test_left.SEEN (removed)"
+    ]
+
+
 def test_new_globals_and_new_modules_are_seen_after_the_cache_was_filled(
     project: str,
 ) -> None:

@@ -430,3 +430,43 @@ def _alive(pid: int) -> bool:
                 return False
         time.sleep(0.1)
     return True
+
+
+IMPORT_PROBE = (
+    "import os\n"
+    "with open({log!r}, 'a') as f:\n"
+    "    f.write(f\"{{os.environ.get('PYTEST_DELEGATION_TASK') or '-'}} {name}\\n\")\n\n"
+    "def test_{name}():\n    pass\n"
+)
+
+
+def test_a_worker_imports_only_its_tasks_files_from_a_shared_folder(
+    pytester: pytest.Pytester,
+) -> None:
+    # the worker walks tests/ once (not once per file) and skips the other task's files
+    log = str(pytester.path / "imports.log")
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n  a:\n    tests: [tests/test_a.py, tests/sub/test_d.py]\n"
+        "  b:\n    tests: [tests/test_b.py, tests/test_c.py]\n",
+    )
+    for path in ("tests/test_a.py", "tests/test_b.py", "tests/test_c.py", "tests/sub/test_d.py"):
+        name = path.rsplit("_", 1)[1].removesuffix(".py")
+        target = pytester.path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(IMPORT_PROBE.format(log=log, name=name))
+    result = run(pytester, "--delegation-check=isolation")
+    result.assert_outcomes(passed=4)
+    imported = (pytester.path / "imports.log").read_text().split("\n")
+    by_workers = sorted(line for line in imported if line and not line.startswith("-"))
+    assert by_workers == ["a a", "a d", "b b", "b c"]
+
+
+def test_a_file_outside_python_files_named_on_the_command_line_runs_in_its_task(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".yaml", delegation="tasks:\n  a:\n    tests: [check_x.py, test_a.py]\n")
+    pytester.makepyfile(check_x="def test_x():\n    pass\n", test_a="def test_a():\n    pass\n")
+    result = run(pytester, "--delegation-check=isolation", "check_x.py", "test_a.py")
+    result.assert_outcomes(passed=2)
+    assert report(pytester)["tasks"]["a"]["status"] == "passed"

@@ -103,7 +103,7 @@ def check_order(
         own = tests_by_task.get(task_of.get(suspect.test, ""), [])
         if suspect.test in own:
             suspect.home = tuple(own[: list(own).index(suspect.test)])
-    found += _passing_alone(tests_by_task, alone, found)
+    found += _passing_alone(tests_by_task, task_of, alone, found)
     if not found and not repeated:
         say(f"order check: no test changed outcome in {len(runs)} orders")
         return []
@@ -288,13 +288,13 @@ def failing_in_their_task(baseline: Mapping[str, str], task_of: Mapping[str, str
 
 def _passing_alone(
     tests_by_task: Mapping[str, Sequence[str]],
+    task_of: Mapping[str, str],
     alone: Mapping[str, Run],
     found: Sequence[Suspect],
 ) -> list[Suspect]:
     """Tests that failed in their task's run, and pass alone: their polluter ran before
     them in their own task, so they fail in every order and never changed outcome."""
     seen = {s.test for s in found}
-    task_of = {test: task for task, tests in tests_by_task.items() for test in tests}
     more = []
     for test, run in alone.items():
         if test in seen:

@@ -32,9 +32,10 @@ def order_findings(
     same_wave: dict[int, list[Verdict]] = {}
     for suspect, verdict in zip(found, verdicts, strict=True):
         task = task_of.get(verdict.test)
-        if not verdict.confirmed and (suspect.kept or verdict.kept_only):
-            # a change seen only with the pollution kept in place, never plainly (the
-            # session's note counts them)
+        if not verdict.confirmed and suspect.kept:
+            # a change seen only with the pollution kept in place, never plainly (plain
+            # runs come first in a suspect's evidence; the session's note counts the
+            # ones no plain run confirmed, `Verdict.kept_only`)
             continue
         if not verdict.confirmed:
             findings.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
+from fnmatch import fnmatch
 import os
 from pathlib import Path
 import shlex
@@ -133,6 +134,40 @@ def unmeasured_reproduce(config: pytest.Config) -> list[str]:
         if named.split(".")[0] == "pytest_cov":
             return []
     return unmeasured(config)
+
+
+def collection_args(
+    files: Sequence[str], python_files: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """A worker's test paths, and the files it must keep while it walks them (`only`).
+
+    Given files as arguments, pytest walks each file's folder again for every one of
+    them: a task of 50 modules in a folder of 1,000 took longer to collect than the
+    whole folder (O(arguments x files in the folder)). So the worker gets the topmost
+    folders instead, and its plugin ignores every other file and folder on the way
+    (``pytest_ignore_collect``): one walk, nothing imported outside the task. Files a
+    folder's walk would not collect (not ``.py``, or outside ``python_files``: passed by
+    name, doctest modules) go by name, as before, with all the others.
+    """
+    if not files or not all(_collected_in_walk(file, python_files) for file in files):
+        return list(files), []
+    folders = sorted({os.path.dirname(file) for file in files})
+    topmost = [
+        folder
+        for folder in folders
+        if not any(folder.startswith(other.rstrip(os.sep) + os.sep) for other in folders)
+    ]
+    return topmost, list(files)
+
+
+def _collected_in_walk(file: str, python_files: Sequence[str]) -> bool:
+    name = os.path.basename(file)
+    return (
+        os.path.isabs(file)
+        and name.endswith(".py")
+        and name != "__init__.py"
+        and any("/" not in p and os.sep not in p and fnmatch(name, p) for p in python_files)
+    )
 
 
 CACHE_DIR = "cache_dir={cache}"  # no such ini key without the cache provider: a warning

@@ -21,6 +21,7 @@ brings its own (the order check's runs) keeps them; ``real_home`` keeps the user
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 import json
 import os
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 from typing import cast
 
 from pytest_delegation.run.argv import CACHE_DIR
+from pytest_delegation.run.argv import collection_args
 from pytest_delegation.run.argv import keep_user_site
 from pytest_delegation.run.argv import worker_env
 from pytest_delegation.run.forkserver import Forked
@@ -55,6 +57,8 @@ class Worker:
         self.attempt = spec.attempt
         self.label = spec.label
         self.ids = list(spec.ids)
+        #: the test files a worker keeps while it walks their folders (`argv.collection_args`)
+        self.only: list[str] = []
         self.spec_path = workdir / f"{spec.name}.json"
         self.output_path = workdir / f"{spec.name}.out"
         self.run_path = workdir / f"{spec.name}.run.json"
@@ -259,6 +263,7 @@ class Launcher:
         notes: list[str] | None = None,
         real_home: bool = False,
         measure: bool = True,
+        python_files: Sequence[str] = (),
     ) -> None:
         self.argv = argv
         self.cwd = cwd
@@ -270,6 +275,8 @@ class Launcher:
         self.real_home = real_home
         #: False for replays (the order check's runs): nothing starts coverage in them
         self.measure = measure
+        #: the ini's ``python_files``: which test files a folder's walk collects
+        self.python_files = tuple(python_files)
 
     def start(self, spec: RunSpec) -> Worker:
         worker = Worker(spec, self.workdir, self.coverage, self.notes)
@@ -288,7 +295,8 @@ class Launcher:
         ]
         if self.basetemp is not None:
             command.append(f"--basetemp={self.basetemp / spec.name}")
-        command += list(spec.files)
+        paths, worker.only = collection_args(spec.files, self.python_files)
+        command += paths
         worker.started = time.monotonic()
         env = {**worker_env(spec.task, worker.coverage_file, self.measure), **spec.env}
         if not self.real_home:
@@ -355,6 +363,7 @@ class Launcher:
                     # the pid of the worker's parent: it dies with it
                     "controller": controller,
                     "boundaries": spec.boundaries,
+                    **({"only": worker.only} if worker.only else {}),
                     **spec.options,
                 }
             )

@@ -118,6 +118,7 @@ class WorkerMode:
             notes=self.launcher_notes,
             measure=not replay,
             real_home=self.settings.real_home,
+            python_files=self.config.getini("python_files"),
         )
 
     def run(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 import signal
 import sys
 from typing import Any
@@ -95,6 +96,17 @@ class Child:
         #: the second items of tests run twice (`protocol.AGAIN`), and whether one runs
         self.twins: set[int] = set()
         self.again = False
+        only = spec.get("only") or ()
+        #: the files to collect, and every folder above them; None: collect what is given
+        self.only: frozenset[str] | None = frozenset(only) if only else None
+        self.above: frozenset[str] = frozenset(
+            parent for file in only for parent in _parents(file)
+        )
+        #: the modules of the collected tests, and the module of the test `last` was after
+        self.test_modules: frozenset[str] = frozenset()
+        self.last_module = ""
+        #: a test module -> the other test modules, left out of its tests' snapshots
+        self.others: dict[str, frozenset[str]] = {}
         #: test files being collected -> the modules imported before, in snapshot runs
         self.collecting: dict[str, set[str]] = {}
         #: test file -> the project modules importing it imported, told with its first
@@ -113,9 +125,15 @@ class Child:
         if self.keeper.apply():
             # the kept state came back: the last snapshot is stale
             self.last = None
-        # the state after one watched test is the state before the next one
-        before = (self.last or state(self.prefix)) if watch else None
+        # the state after one watched test is the state before the next one, when it
+        # is of the same module (the snapshot leaves out the other test modules)
+        module = getattr(getattr(item, "module", None), "__name__", "")
+        others = self._others(module)
+        if module != self.last_module:
+            self.last = None
+        before = (self.last or state(self.prefix, others)) if watch else None
         self.last = None
+        self.last_module = module
         if self.tracker is not None:
             self.tracker.start(theirs)
         try:
@@ -124,7 +142,7 @@ class Child:
             if self.tracker is not None:
                 self.tracker.stop()
             if before is not None:
-                self.last = state(self.prefix)
+                self.last = state(self.prefix, others)
                 changed = diff_state(before, self.last)
                 changed = self.imported_by.pop(item.nodeid.split("::", 1)[0], []) + changed
                 if changed:
@@ -140,11 +158,23 @@ class Child:
                         self.keeper.keep(changed)
             self.again = False
 
+    def _others(self, module: str) -> frozenset[str]:
+        """The test modules a snapshot around a test of `module` leaves out."""
+        others = self.others.get(module)
+        if others is None:
+            others = self.others[module] = self.test_modules - {module}
+        return others
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         by_id = {item.nodeid: item for item in items}
+        self.test_modules = frozenset(
+            name
+            for name in {getattr(getattr(item, "module", None), "__name__", "") for item in items}
+            if name
+        )
         found = self._renamed(items, by_id)
         for nodeid in self.ids:
             if nodeid.endswith(protocol.AGAIN):
@@ -199,6 +229,15 @@ class Child:
         """The id the controller knows this test by."""
         known = self.theirs.get(nodeid, nodeid)
         return known + protocol.AGAIN if self.again else known
+
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        """Walking a task's folders, skip what holds none of its files (see `only`)."""
+        if self.only is None:
+            return None
+        path = str(collection_path)
+        if path in self.only or path in self.above:
+            return None
+        return True
 
     def pytest_collectstart(self, collector: pytest.Collector) -> None:
         if self.snapshot and isinstance(collector, pytest.Module):
@@ -302,6 +341,18 @@ def _twin(item: pytest.Item | None) -> pytest.Item | None:
         originalname=item.originalname,
     )
     return twin
+
+
+def _parents(file: str) -> list[str]:
+    parents = []
+    folder = os.path.dirname(file)
+    while folder and folder not in parents:
+        parents.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return parents
 
 
 def _project_module(module: object, prefix: str, test_file: str) -> bool:

@@ -218,11 +218,15 @@ class _SpecFields(TypedDict):
 class WorkerSpec(_SpecFields, total=False):
     """The JSON file the controller writes for a worker, named by ``--delegation-child``.
 
-    The last three keys come only with the order check's runs.
+    ``only`` comes with runs given folders to walk; ``brief``, ``snapshot`` and
+    ``sticky`` only with the order check's runs.
     """
 
     #: send an `Outcome` per phase instead of a full `Report`
     brief: bool
+    #: the test files to collect while walking the folders given as arguments: every
+    #: other file and folder is ignored (absent when the files themselves are given)
+    only: list[str]
     #: the tests to snapshot shared state around (`State` events); True for all of them
     snapshot: list[str] | bool
     #: tests whose changes are put back before every later test (see `keeper.Keeper`)
