@@ -432,10 +432,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# the controller's import is told apart by the worker plugin, not by the environment: run
+# by the plugin's self-check, the controller itself runs in a task's worker
 IMPORT_PROBE = (
-    "import os\n"
+    "import os, sys\n"
+    "who = os.environ['PYTEST_DELEGATION_TASK'] if 'pytest_delegation.worker.plugin' in sys.modules"
+    " else '-'\n"
     "with open({log!r}, 'a') as f:\n"
-    "    f.write(f\"{{os.environ.get('PYTEST_DELEGATION_TASK') or '-'}} {name}\\n\")\n\n"
+    "    f.write(f\"{{who}} {name}\\n\")\n\n"
     "def test_{name}():\n    pass\n"
 )
 
