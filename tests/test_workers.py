@@ -439,7 +439,7 @@ IMPORT_PROBE = (
     "who = os.environ['PYTEST_DELEGATION_TASK'] if 'pytest_delegation.worker.plugin' in sys.modules"
     " else '-'\n"
     "with open({log!r}, 'a') as f:\n"
-    "    f.write(f\"{{who}} {name}\\n\")\n\n"
+    '    f.write(f"{{who}} {name}\\n")\n\n'
     "def test_{name}():\n    pass\n"
 )
 
