@@ -59,13 +59,15 @@ def test_the_modules_left_out_are_not_walked_and_still_count_as_imported(
     write(project, "test_own", "SEEN = []\n")
     left: Any = importlib.import_module("test_left")
     importlib.import_module("test_own")
-    before = state(project, frozenset({"test_left"}))
+    before = state(project, frozenset({"test_left", "test_own"}), "test_own")
     assert "global test_own.SEEN" in before and "global test_left.SEEN" not in before
     left.SEEN.append(1)
-    assert diff_state(before, state(project, frozenset({"test_left"}))) == []
-    assert diff_state(state(project), state(project, frozenset({"test_left"}))) == [
-        "global test_left.SEEN (removed)"
-    ]
+    assert (
+        diff_state(before, state(project, frozenset({"test_left", "test_own"}), "test_own")) == []
+    )
+    assert diff_state(
+        state(project), state(project, frozenset({"test_left", "test_own"}), "test_own")
+    ) == ["global test_left.SEEN (removed)"]
 
 
 def test_new_globals_and_new_modules_are_seen_after_the_cache_was_filled(

@@ -100,13 +100,12 @@ class Child:
         #: the files to collect, and every folder above them; None: collect what is given
         self.only: frozenset[str] | None = frozenset(only) if only else None
         self.above: frozenset[str] = frozenset(
-            parent for file in only for parent in _parents(file)
+            str(parent) for file in only for parent in Path(file).parents
         )
-        #: the modules of the collected tests, and the module of the test `last` was after
+        #: the modules of the collected tests (a snapshot leaves out all but the test's
+        #: own), and the module of the test `last` was taken after
         self.test_modules: frozenset[str] = frozenset()
         self.last_module = ""
-        #: a test module -> the other test modules, left out of its tests' snapshots
-        self.others: dict[str, frozenset[str]] = {}
         #: test files being collected -> the modules imported before, in snapshot runs
         self.collecting: dict[str, set[str]] = {}
         #: test file -> the project modules importing it imported, told with its first
@@ -127,11 +126,10 @@ class Child:
             self.last = None
         # the state after one watched test is the state before the next one, when it
         # is of the same module (the snapshot leaves out the other test modules)
-        module = getattr(getattr(item, "module", None), "__name__", "")
-        others = self._others(module)
+        module = getattr(getattr(item, "module", None), "__name__", "") if watch else ""
         if module != self.last_module:
             self.last = None
-        before = (self.last or state(self.prefix, others)) if watch else None
+        before = (self.last or state(self.prefix, self.test_modules, module)) if watch else None
         self.last = None
         self.last_module = module
         if self.tracker is not None:
@@ -142,7 +140,7 @@ class Child:
             if self.tracker is not None:
                 self.tracker.stop()
             if before is not None:
-                self.last = state(self.prefix, others)
+                self.last = state(self.prefix, self.test_modules, module)
                 changed = diff_state(before, self.last)
                 changed = self.imported_by.pop(item.nodeid.split("::", 1)[0], []) + changed
                 if changed:
@@ -157,13 +155,6 @@ class Child:
                     if theirs in self.sticky:
                         self.keeper.keep(changed)
             self.again = False
-
-    def _others(self, module: str) -> frozenset[str]:
-        """The test modules a snapshot around a test of `module` leaves out."""
-        others = self.others.get(module)
-        if others is None:
-            others = self.others[module] = self.test_modules - {module}
-        return others
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
@@ -341,18 +332,6 @@ def _twin(item: pytest.Item | None) -> pytest.Item | None:
         originalname=item.originalname,
     )
     return twin
-
-
-def _parents(file: str) -> list[str]:
-    parents = []
-    folder = os.path.dirname(file)
-    while folder and folder not in parents:
-        parents.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    return parents
 
 
 def _project_module(module: object, prefix: str, test_file: str) -> bool:

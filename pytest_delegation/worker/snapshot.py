@@ -73,7 +73,9 @@ class _DataNames:
         #: id of a module or class: its names, its data names, the classes defined in it
         self.names: dict[int, tuple[frozenset[str], list[str], list[type]]] = {}
 
-    def items(self, prefix: str, others: frozenset[str] = frozenset()) -> list[Holder]:
+    def items(
+        self, prefix: str, tests: frozenset[str] = frozenset(), own: str = ""
+    ) -> list[Holder]:
         if prefix != self.prefix or len(sys.modules) != self.seen:
             self.prefix, self.seen = prefix, len(sys.modules)
             self.modules = []
@@ -91,7 +93,7 @@ class _DataNames:
                 self.imported = imported
         result: list[Holder] = []
         for name, holder, namespace in self.modules:
-            if name in others:
+            if name in tests and name != own:
                 continue
             cached = self.names.get(id(holder))
             # a set compare, in C
@@ -209,19 +211,19 @@ DATA_NAMES = _DataNames()
 MODULES = "project modules"
 
 
-def state(prefix: str, others: frozenset[str] = frozenset()) -> dict[str, object]:
+def state(prefix: str, tests: frozenset[str] = frozenset(), own: str = "") -> dict[str, object]:
     """Module globals of project modules, which are imported, the environment, the cwd
     and the files at its top and rootdir's, sys.path, the decimal context, the root
     logger's handlers.
 
-    ``others`` are modules left out: the worker passes the test modules but the current
-    test's own. Walking a thousand test modules around each of 10,000 tests made the
-    canonical replay 6.5 times slower than a plain order (135 s against 21 s), for
-    state a test rarely touches: a test module's globals are changed by its own tests.
+    ``tests`` are the test modules, left out but for the current test's ``own``:
+    walking a thousand test modules around each of 10,000 tests made the canonical
+    replay 6.5 times slower than a plain order (135 s against 21 s), for state a test
+    rarely touches (a test module's globals are changed by its own tests).
     """
     snapshot: dict[str, object] = {}
     missing = object()
-    holders = DATA_NAMES.items(prefix, others)
+    holders = DATA_NAMES.items(prefix, tests, own)
     # one frozenset, the cache's own: compared by identity while no module comes or goes
     snapshot[MODULES] = DATA_NAMES.imported
     for name, _, namespace, names in holders:
