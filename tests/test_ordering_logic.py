@@ -216,6 +216,21 @@ def test_an_unconfirmed_change_from_a_sticky_run_is_dropped_not_flaky() -> None:
     assert [(f.rule, f.test) for f in findings] == [("flaky", "w")]
 
 
+def test_a_test_flaky_in_two_orders_is_one_finding() -> None:
+    # a test that counts its runs failed in two order runs that ran side by side (the
+    # fresh-clone CI on Python 3.10 saw it): one warning naming both orders, not two
+    plan = plan_from_dict({"tasks": {"a": {"tests": ["v"]}}}, Path("delegation.yaml"))
+    found = [Suspect("v", "victim", "canonical", ()), Suspect("v", "victim", "twice", ())]
+    verdicts = [Verdict("v", "victim", "canonical"), Verdict("v", "victim", "twice")]
+    [finding] = order_findings(plan, {"v": "a"}, found, verdicts)
+    assert (finding.rule, finding.test, finding.extra["orders"]) == (
+        "flaky",
+        "v",
+        ["canonical", "twice"],
+    )
+    assert "in the canonical and twice orders, but not when they ran again" in finding.message
+
+
 def test_a_victim_the_plan_runs_before_its_polluter_is_no_finding() -> None:
     # 'late' depends on 'early': the plan always runs the victim's task first, so a
     # polluter in 'late' can never run before it (the chain --delegation-suggest gives)

@@ -30,6 +30,9 @@ def order_findings(
     findings: list[Finding] = []
     dependencies: list[tuple[Verdict, Finding]] = []
     same_wave: dict[int, list[Verdict]] = {}
+    # one flaky finding per test, however many orders it changed outcome in: a test
+    # that counts its runs can fail in two order runs that happened side by side
+    flaky: dict[str, tuple[str | None, list[str]]] = {}
     for suspect, verdict in zip(found, verdicts, strict=True):
         task = task_of.get(verdict.test)
         if not verdict.confirmed and suspect.kept:
@@ -38,16 +41,7 @@ def order_findings(
             # ones no plain run confirmed, `Verdict.kept_only`)
             continue
         if not verdict.confirmed:
-            findings.append(
-                Finding(
-                    "flaky",
-                    f"{verdict.test} changed outcome in the {suspect.order} order, but not "
-                    "when that order ran again: flaky, not an ordering dependency",
-                    fix="make the test deterministic",
-                    task=task,
-                    test=verdict.test,
-                )
-            )
+            flaky.setdefault(verdict.test, (task, []))[1].append(suspect.order)
             continue
         culprit_task = task_of.get(verdict.culprits[0]) if verdict.culprits else None
         if _ruled_out(plan, verdict, task, culprit_task):
@@ -57,6 +51,8 @@ def order_findings(
             wave = plan.wave_of(task)
             if wave == plan.wave_of(culprit_task):
                 same_wave.setdefault(wave, []).append(verdict)
+    for test, (task, orders) in flaky.items():
+        findings.append(_flaky(test, task, orders))
     findings += by_cause(dependencies)
     for wave, items in sorted(same_wave.items()):
         pairs = sorted({f"{task_of[v.culprits[0]]} -> {task_of[v.test]}" for v in items})
@@ -73,6 +69,22 @@ def order_findings(
             )
         )
     return findings
+
+
+def _flaky(test: str, task: str | None, orders: Sequence[str]) -> Finding:
+    names = list(dict.fromkeys(orders))
+    if len(names) == 1:
+        seen = f"the {names[0]} order, but not when that order ran again"
+    else:
+        seen = f"the {', '.join(names[:-1])} and {names[-1]} orders, but not when they ran again"
+    return Finding(
+        "flaky",
+        f"{test} changed outcome in {seen}: flaky, not an ordering dependency",
+        fix="make the test deterministic",
+        task=task,
+        test=test,
+        extra={"orders": names},
+    )
 
 
 # victims named in a cause's message before "and N more"
