@@ -227,8 +227,8 @@ class WorkerMode:
             notes.append(
                 "file boundaries not measured for "
                 + ", ".join(sorted(runner.unmeasured))
-                + ": another tracer (coverage, a debugger) was active; Python 3.12+ "
-                "measures alongside it"
+                + ": every sys.monitoring tool id was taken (by coverage, profilers or "
+                "debuggers)"
             )
 
     def _task_runner(

@@ -5,19 +5,22 @@ its dependencies' and the shared ones (``checks/boundaries.py`` decides). The `T
 measures: per project file, the first function the tests ran there, that function's
 first line and the test; the worker sends that as the ``executed`` event at the end of
 its session. It has to be nearly free: one callback per function, the first time it
-runs, then nothing (``sys.monitoring`` on 3.12+, a call-only ``sys.settrace`` before).
-Only functions count: a module's or a class's body is its import, and the worker's own
-hooks and installed packages are not the task's code.
+runs, then nothing, on 3.12+ (``sys.monitoring``); before, a probe in each function of
+the project's own modules (``worker/probes.py``), where a ``sys.settrace`` callback on
+every call cost a task run 2.5x to 7x. Only functions count: a module's or a class's
+body is its import, and the worker's own hooks and installed packages are not the
+task's code.
 """
 
 from __future__ import annotations
 
 import inspect
+from itertools import islice
 import os
 import sys
-import threading
-from types import FrameType
 from typing import Any
+
+from pytest_delegation.worker.probes import Probes
 
 
 #: the worker's own hooks run around every test: they are not the task's code
@@ -30,25 +33,23 @@ class Tracker:
     Python 3.12+: a ``sys.monitoring`` PY_START callback, switched on at the first test
     and left on, that turns itself off for each code object once seen, so each function
     costs one call, then nothing; between tests it records nothing. Before 3.12:
-    a ``sys.settrace`` function that answers only 'call' events and never traces lines.
-    A module's own code object (``<module>``) is its import, which does not count.
+    `Probes`, placed when the tracker is made, read at the end of each test. A module's
+    own code object (``<module>``) is its import, which does not count.
 
     `files` maps a project file (relative to rootdir, ``/``-separated) to the first
     function run in it: its qualified name, its first line and the test that ran it.
     `measured` is False when the tracker could not watch: no free ``sys.monitoring``
-    tool, or another tracer (coverage, a debugger) already set with ``sys.settrace``.
+    tool. Coverage or a debugger beside it are no hindrance: neither way is a tracer.
     """
 
     def __init__(self, rootdir: str) -> None:
         #: rootdir with a trailing separator: the project's files start with it
         self.prefix = rootdir.rstrip(os.sep) + os.sep
         self.files: dict[str, tuple[str, int, str]] = {}
-        #: the project files already recorded: the settrace callback skips them quickly
-        self.seen: set[object] = set()
         #: the node id of the running test; empty between tests
         self.test = ""
         self.measured = True
-        #: ``sys.monitoring`` (3.12+), or None: then ``sys.settrace`` does the watching
+        #: ``sys.monitoring`` (3.12+), or None: then the probes do the watching
         self.monitoring: Any = getattr(sys, "monitoring", None)
         #: the monitoring tool id this tracker holds; None without one
         self.tool: int | None = None
@@ -64,20 +65,29 @@ class Tracker:
                     break
             else:
                 self.measured = False
+        #: before 3.12: the probes, and how many of their hits are read into `files`
+        self.probes: Probes | None = None
+        self.read = 0
+        #: functions of modules imported before the tracker that no probe could reach
+        self.missed = 0
+        if self.monitoring is None:
+            self.probes = Probes(self._watches)
+            self.probes.install()
+            self.missed = self.probes.instrument_loaded()
 
-    def _counts(self, code: Any) -> bool:
-        """A function in a project file; CO_OPTIMIZED leaves out module and class bodies."""
-        filename = code.co_filename
-        return bool(
+    def _watches(self, filename: str) -> bool:
+        return (
             filename.startswith(self.prefix)
             and not filename.startswith(_OWN_FOLDER)
-            and code.co_flags & inspect.CO_OPTIMIZED
             and "site-packages" not in filename
         )
 
+    def _counts(self, code: Any) -> bool:
+        """A function in a project file; CO_OPTIMIZED leaves out module and class bodies."""
+        return bool(code.co_flags & inspect.CO_OPTIMIZED and self._watches(code.co_filename))
+
     def _record(self, code: Any) -> None:
         if self._counts(code):
-            self.seen.add(code.co_filename)
             rel = code.co_filename[len(self.prefix) :].replace(os.sep, "/")
             if rel not in self.files:
                 name = getattr(code, "co_qualname", code.co_name)
@@ -90,41 +100,44 @@ class Tracker:
         self._record(code)
         return self.monitoring.DISABLE
 
-    def _on_call(self, frame: FrameType, event: str, arg: Any) -> None:
-        # keyed on the file: code objects with the same source compare equal across files
-        filename = frame.f_code.co_filename
-        if filename not in self.seen:
-            self._record(frame.f_code)
-        # no line tracing
-        return None
+    def _read(self) -> None:
+        """The probes that first ran since the last read, as files of the running test."""
+        probes = self.probes
+        if probes is None or len(probes.ran) == self.read:
+            return
+        for k in islice(probes.ran, self.read, None):
+            filename, name, line = probes.table[k]
+            rel = filename[len(self.prefix) :].replace(os.sep, "/")
+            if rel not in self.files:
+                self.files[rel] = (name, line, self.test)
+        self.read = len(probes.ran)
 
     def start(self, test: str) -> None:
+        if self.probes is not None and len(self.probes.ran) > self.read:
+            # project code between tests: not counted, but watched still
+            for k in list(islice(self.probes.ran, self.read, None)):
+                del self.probes.ran[k]
         self.test = test
         if self.tool is not None:
             # switched on once and left on: each switch re-instruments all code (1.14x)
             if not self.monitoring.get_events(self.tool):
                 self.monitoring.set_events(self.tool, self.monitoring.events.PY_START)
-        elif self.monitoring is None:
-            # coverage or a debugger: never a second tracer
-            if sys.gettrace() is not None:
-                self.measured = False
-                return
-            threading.settrace(self._on_call)
-            sys.settrace(self._on_call)
 
     def reset(self) -> dict[str, tuple[str, int, str]]:
         """What was recorded so far, then a clean slate: the next task's tests count anew.
 
         3.12+: every code object turned off since is turned back on for this tool.
         """
-        files, self.files, self.seen = self.files, {}, set()
+        self._read()
+        files, self.files = self.files, {}
         if self.tool is not None:
             self.monitoring.restart_events()
+        if self.probes is not None:
+            self.probes.ran.clear()
+            self.read = 0
         return files
 
     def stop(self) -> None:
         # 3.12+: between tests the callback records nothing
+        self._read()
         self.test = ""
-        if self.monitoring is None and sys.gettrace() == self._on_call:
-            sys.settrace(None)
-            threading.settrace(None)  # type: ignore[arg-type,unused-ignore]
