@@ -168,6 +168,47 @@ def test_polluter_hidden_behind_cleaners(pytester: pytest.Pytester) -> None:
     ]  # fmt: skip
 
 
+def test_state_of_a_test_module_is_put_back_for_the_tests_that_can_read_it(
+    pytester: pytest.Pytester,
+) -> None:
+    """A class in a test module holds what its tests fill: the rounds that keep it run
+    that module's tests and those of the files that import it, not the whole suite."""
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n"
+        "  a-registry: {tests: [test_a.py]}\n"
+        "  c-victim: {tests: [test_c.py]}\n"
+        "  o-others: {tests: [test_o.py]}\n",
+    )
+    pytester.makepyfile(
+        test_a="""
+            class Registry:
+                seen = {}
+
+            def test_pollute():
+                Registry.seen['dirty'] = True
+
+            def test_clean_1():
+                Registry.seen.pop('dirty', None)
+
+            def test_clean_2():
+                Registry.seen.pop('dirty', None)
+        """,
+        test_c="from test_a import Registry\n\ndef test_victim():\n"
+        "    assert 'dirty' not in Registry.seen\n",
+        test_o="".join(f"def test_other_{i}():\n    pass\n\n" for i in range(5)),
+    )
+    _, data = run(pytester, "--delegation-shuffles=0")
+    [finding] = ordering(data)
+    assert (finding["test"], finding["culprit_test"]) == (
+        "test_c.py::test_victim", "test_a.py::test_pollute",
+    )  # fmt: skip
+    assert reproduce_fails(pytester, finding["reproduce"])
+    rounds = [r for r in data["timeline"] if r.get("label", "").startswith("state changers")]
+    # test_a's three tests and test_c's victim; test_o's five never read test_a
+    assert rounds and all(r["tests"] == 4 for r in rounds), rounds
+
+
 def test_flaky_is_not_an_ordering_dependency(wave: pytest.Pytester) -> None:
     # fails on its second execution only: in the first order run, never again
     wave.makepyfile(

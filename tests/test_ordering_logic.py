@@ -563,6 +563,27 @@ def test_changers_that_leave_the_same_value_share_one_round() -> None:
     assert len(changer_first(Run(ids, states=states))) == 8
 
 
+def test_rounds_for_state_only_some_tests_read_hold_only_them() -> None:
+    """Seven values left in a test module's class cost seven runs of its readers, and a
+    round that library state needs anyway stays whole."""
+    ids = ("lib", *(f"m{i}" for i in range(3)), "reader", "far1", "far2")
+    states = {"lib": ["global pkg.FLAGS"]} | {
+        f"m{i}": ["global tests.test_m.Cached.cache"] for i in range(3)
+    }
+    values = {f"m{i}": {"global tests.test_m.Cached.cache": str(i)} for i in range(3)}
+    readers = {"tests.test_m": frozenset({"m0", "m1", "m2", "reader"})}
+    rounds = changer_first(Run(ids, states=states, values=values), readers)
+    assert [r.sticky for r in rounds] == [("lib", "m0"), ("m1",), ("m2",)]
+    # round 1 keeps library state too: every test runs after it
+    assert rounds[0].ids == ("lib", "m0", "m1", "m2", "reader", "far1", "far2")
+    assert rounds[1].ids == ("m1", "m0", "m2", "reader")
+    assert rounds[2].ids == ("m2", "m0", "m1", "reader")
+    # without readers, every round is whole
+    assert all(
+        len(r.ids) == len(ids) for r in changer_first(Run(ids, states=states, values=values))
+    )
+
+
 def test_the_run_without_changers_holds_only_tests_every_order_shielded() -> None:
     """A test some plain order ran with no changer before it was seen without them: the
     run without changers needs only the tests that always had one before them."""

@@ -59,8 +59,10 @@ def check_order(
     say: Callable[[str], None],
     verify: Callable[[list[Finding]], list[Finding]],
     notes: list[str] | None = None,
+    readers: Mapping[str, frozenset[str]] | None = None,
 ) -> list[Finding]:
-    """The findings; `notes` gets what the report should say of runs set aside."""
+    """The findings; `notes` gets what the report should say of runs set aside;
+    `readers`, the tests that can read each test module's globals (see `changer_first`)."""
     notes = notes if notes is not None else []
     task_of = {test: task for task, tests in tests_by_task.items() for test in tests}
     waves = [[list(tests_by_task[t]) for t in wave if tests_by_task.get(t)] for wave in plan.waves]
@@ -76,7 +78,10 @@ def check_order(
     canonical = runs[0][1]
     _forget_collection_imports(canonical)
     changes = _changes(canonical)
-    extra = [*without_changers(canonical, [r for _, r in runs[1:]]), *changer_first(canonical)]
+    extra = [
+        *without_changers(canonical, [r for _, r in runs[1:]]),
+        *changer_first(canonical, readers),
+    ]
     doubled = twice(canonical, baseline)
     # the tests the plain orders already showed changed need no run alone
     shown = {suspect.test for suspect in suspects(dict(baseline), runs)}
@@ -352,7 +357,7 @@ def without_changers(run: Run, plain: Sequence[Run] = ()) -> list[Request]:
     return [Request(rest, label="without state changers")]
 
 
-def changer_first(run: Run) -> list[Request]:
+def changer_first(run: Run, readers: Mapping[str, frozenset[str]] | None = None) -> list[Request]:
     """Runs that put state-changing tests first and keep what they changed in place.
 
     A victim hidden behind cleaners (tests that undo the pollution) never fails in the
@@ -365,6 +370,11 @@ def changer_first(run: Run) -> list[Request]:
     Changers of different state share a round, so a whole suite costs as many runs as
     the piece of state with the most distinct values left has values (at most
     `MAX_ROUNDS`).
+
+    ``readers`` maps a test module to the tests that can read its globals (see
+    `collect.readers`): the rounds past those that state elsewhere needs hold only
+    them. A class in a test module whose cache seven tests leave seven ways cost seven
+    runs of a whole suite (cachetools), where seven runs of that module's tests do.
     """
     by_key: dict[str, dict[str, str]] = {}
     for test in run.ids:
@@ -374,12 +384,21 @@ def changer_first(run: Run) -> list[Request]:
             # one test per value left; without a digest every test counts apart
             by_key.setdefault(key, {}).setdefault(left.get(key, test), test)
     firsts = {key: list(values.values()) for key, values in by_key.items()}
+    audience = {key: _audience(key, readers or {}) for key in firsts}
+    everyone = [len(tests) for key, tests in firsts.items() if audience[key] is None]
+    whole = min(MAX_ROUNDS, max(everyone, default=0))
     rounds = min(MAX_ROUNDS, max((len(tests) for tests in firsts.values()), default=0))
     requests = []
     for number in range(rounds):
         chosen = {tests[number] for tests in firsts.values() if len(tests) > number}
         first = tuple(t for t in run.ids if t in chosen)
         rest = [t for t in run.ids if t not in chosen]
+        if number >= whole:
+            # only state some tests can read is left: only they run after its changers
+            can_read = set().union(
+                *(audience[key] or () for key, tests in firsts.items() if len(tests) > number)
+            )
+            rest = [t for t in rest if t in can_read]
         requests.append(
             Request(
                 (*first, *rest),
@@ -388,3 +407,15 @@ def changer_first(run: Run) -> list[Request]:
             )
         )
     return requests
+
+
+def _audience(key: str, readers: Mapping[str, frozenset[str]]) -> frozenset[str] | None:
+    """The tests that can read this piece of state, or None for every test."""
+    if not key.startswith("global "):
+        return None
+    name = key.removeprefix("global ")
+    while "." in name:
+        name = name.rpartition(".")[0]
+        if name in readers:
+            return readers[name]
+    return None

@@ -26,6 +26,7 @@ from pytest_delegation.checks.findings import Finding
 from pytest_delegation.collect.cache import durations
 from pytest_delegation.collect.loading import AUTO
 from pytest_delegation.collect.mapping import plan_folder
+from pytest_delegation.collect.readers import state_readers
 from pytest_delegation.options import Settings
 from pytest_delegation.order.check import Interrupted
 from pytest_delegation.order.check import check_order
@@ -341,6 +342,10 @@ class WorkerMode:
                     self.config.rootpath, self.workers, unmeasured_reproduce(self.config)
                 ).verified,
                 notes=said,
+                readers=state_readers(
+                    [i for items in (*by_task.values(), untagged) for i in items],
+                    _conftests(self.config),
+                ),
             )
         reproduced = sum(1 for f in findings if "reproduce" in f.extra)
         reused = f" ({runner.reused} more answered by an identical run)" * bool(runner.reused)
@@ -388,3 +393,9 @@ def check_boundaries(
         results.executed(task, files)
     for finding in boundary_findings(plan, plan_dir, measured, unowned=not inferred):
         add_finding(finding)
+
+
+def _conftests(config: pytest.Config) -> list[Path]:
+    """The conftest files pytest loaded: their fixtures can hand a test module's state on."""
+    files = (getattr(plugin, "__file__", None) for plugin in config.pluginmanager.get_plugins())
+    return [Path(f) for f in files if f and Path(f).name == "conftest.py"]
