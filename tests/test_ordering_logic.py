@@ -107,10 +107,36 @@ def test_single_culprit_within_log3_n_steps_two_runs_side_by_side() -> None:
             assert verdict.confirmed and verdict.culprits == (culprit,)
             log3 = math.ceil(math.log(max(n, 1), 3) - 1e-9)
             assert verdict.bisect_runs <= 2 * log3 + 2, (n, verdict)
-            assert runs == verdict.bisect_runs + 2  # + the two confirmation runs
-            # on the critical path: the two confirmations, a step per third, the check
+            # + the test alone: the search's own runs confirm the change
+            assert runs == verdict.bisect_runs + 1
+            # on the critical path: the test alone, a step per third, the check
             _, taken = steps(investigate(suspect), suite)
-            assert taken <= log3 + 4, (n, taken)
+            assert taken <= log3 + 3, (n, taken)
+
+
+def test_the_search_confirms_without_replaying_the_order() -> None:
+    """The order is replayed only when no single culprit turns up: its prefix is as long
+    as the suite, and the search's runs (the test alone, then after its culprit) prove
+    the change as well."""
+    prefix = tuple(f"t{i}" for i in range(300))
+    asked: list[tuple[str, ...]] = []
+
+    def suite(ids: tuple[str, ...]) -> dict[str, str]:
+        asked.append(ids)
+        return polluted("v", {"t150"})(ids)
+
+    verdict, _ = drive(investigate(Suspect("v", "victim", "canonical", prefix)), suite)
+    assert verdict.confirmed and verdict.culprits == ("t150",)
+    assert asked[0] == ("v",) and (*prefix, "v") not in asked
+    assert max(len(ids) for ids in asked) <= 101  # a third and the test
+    # two culprits: no single one, so the order is replayed before delta debugging
+    asked.clear()
+    pair = polluted("v", {"t3", "t12"})
+    verdict, _ = drive(
+        investigate(Suspect("v", "victim", "canonical", prefix[:16])),
+        lambda ids: asked.append(ids) or pair(ids),  # type: ignore[func-returns-value]
+    )
+    assert verdict.culprits == ("t3", "t12") and (*prefix[:16], "v") in asked
 
 
 def test_two_test_culprit_needs_delta_debugging() -> None:
@@ -159,13 +185,15 @@ def test_a_cleaner_is_named_among_the_tests_that_touched_the_same_state() -> Non
 
 
 def test_flaky_change_is_not_confirmed() -> None:
-    calls = iter(["passed", "passed"])  # the order again: the failure does not come back
-
-    def flaky(ids: tuple[str, ...]) -> dict[str, str]:
-        return {t: next(calls) if t == "v" else "passed" for t in ids}
-
-    verdict, runs = drive(investigate(Suspect("v", "victim", "canonical", ("a",))), flaky)
-    assert not verdict.confirmed and runs == 1
+    # the failure never comes back: alone, after the candidate, in the order again
+    verdict, runs = drive(
+        investigate(Suspect("v", "victim", "canonical", ("a", "b"))),
+        lambda ids: dict.fromkeys(ids, "passed"),
+    )
+    assert not verdict.confirmed and not verdict.culprits
+    assert verdict.tried == ["canonical"]
+    # alone, the search (a, then b is left: its check), the order again
+    assert runs == 4
 
 
 def test_a_change_with_nothing_before_it_is_flaky_unless_its_task_explains_it() -> None:
