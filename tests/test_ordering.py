@@ -209,6 +209,41 @@ def test_state_of_a_test_module_is_put_back_for_the_tests_that_can_read_it(
     assert rounds and all(r["tests"] == 4 for r in rounds), rounds
 
 
+def test_a_counter_many_tests_bump_costs_no_round_and_hides_nothing(
+    pytester: pytest.Pytester,
+) -> None:
+    """attrs' attribute counter: every test that makes a class bumps it. It gets no
+    round (none puts it back), and the victim behind cleaners is still found."""
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n"
+        "  a-polluter: {tests: [test_a.py]}\n"
+        "  b-cleaners: {tests: [test_b.py]}\n"
+        "  c-victim: {tests: [test_c.py]}\n"
+        "  d-counting: {tests: [test_d.py]}\n",
+    )
+    pytester.makepyfile(
+        shared="FLAGS = {}\n\nclass Counter:\n    made = 0\n",
+        test_a="import shared\n\ndef test_pollute():\n    shared.FLAGS['dirty'] = True\n",
+        test_b="import shared\n\ndef test_clean_1():\n    shared.FLAGS.pop('dirty', None)\n\n"
+        "def test_clean_2():\n    shared.FLAGS.pop('dirty', None)\n",
+        test_c="from shared import FLAGS\n\ndef test_victim():\n    assert 'dirty' not in FLAGS\n",
+        test_d="import shared\n\n"
+        + "".join(f"def test_make_{i}():\n    shared.Counter.made += 1\n\n" for i in range(12)),
+    )
+    result, data = run(pytester, "--delegation-shuffles=0")
+    [finding] = ordering(data)
+    assert (finding["test"], finding["culprit_test"]) == (
+        "test_c.py::test_victim", "test_a.py::test_pollute",
+    )  # fmt: skip
+    rounds = [r for r in data["timeline"] if r.get("label", "").startswith("state changers")]
+    # the flag's two values (dirty, clean): two rounds, not the counter's twelve capped at 8
+    assert len(rounds) == 2, rounds
+    note = "no round keeps global shared.Counter.made: 12 tests changed it and none put it back"
+    assert any(note in line for line in data["notes"]), data["notes"]
+    result.stdout.fnmatch_lines(["*no round keeps global shared.Counter.made*"])
+
+
 def test_flaky_is_not_an_ordering_dependency(wave: pytest.Pytester) -> None:
     # fails on its second execution only: in the first order run, never again
     wave.makepyfile(

@@ -10,6 +10,7 @@ from typing import Any
 
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.order.check import changer_first
+from pytest_delegation.order.check import never_undone
 from pytest_delegation.order.findings import order_findings
 from pytest_delegation.order.protocol import Client
 from pytest_delegation.order.protocol import Request
@@ -610,6 +611,28 @@ def test_rounds_for_state_only_some_tests_read_hold_only_them() -> None:
     assert all(
         len(r.ids) == len(ids) for r in changer_first(Run(ids, states=states, values=values))
     )
+
+
+def test_a_counter_no_test_puts_back_gets_no_round() -> None:
+    """Twenty tests bump a counter: 20 values, none held twice, so no cleaner can hide
+    them and eight rounds of the whole suite would find nothing the orders did not."""
+    ids = (*(f"t{i}" for i in range(20)), "v")
+    key = "global pkg._make.Attr.counter"
+    states = {f"t{i}": [key] for i in range(20)}
+    values = {f"t{i}": {key: str(i + 1)} for i in range(20)}
+    befores = {f"t{i}": {key: str(i)} for i in range(20)}
+    counter = Run(ids, states=states, values=values, befores=befores)
+    assert never_undone(counter) == [key]
+    assert changer_first(counter) == []
+    # a test that puts it back to a value it held is a cleaner: the rounds stay
+    values["t7"] = {key: "3"}
+    assert never_undone(Run(ids, states=states, values=values, befores=befores)) == []
+    assert len(changer_first(Run(ids, states=states, values=values, befores=befores))) == 8
+    # so does it when the values before are unknown (a worker of an older version)
+    assert never_undone(Run(ids, states=states, values=values)) == []
+    # and a piece of state with no more values than rounds keeps them
+    few = Run((*ids[:5], "v"), states=states, values=values, befores=befores)
+    assert never_undone(few) == [] and len(changer_first(few)) == 5
 
 
 def test_the_run_without_changers_holds_only_tests_every_order_shielded() -> None:

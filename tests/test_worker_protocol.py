@@ -62,6 +62,7 @@ SAMPLES: list[protocol.Event] = [
         nodeid="test_a.py::test_x",
         changed=["environment variable X (set)", "global app.CACHE"],
         values={"environment variable X": "1a2b", "global app.CACHE": "removed"},
+        before={"environment variable X": "removed", "global app.CACHE": "9f3c"},
     ),
     protocol.Executed(
         event=protocol.EXECUTED,

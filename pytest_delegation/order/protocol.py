@@ -49,6 +49,8 @@ class Run:
     states: dict[str, list[str]] = field(default_factory=dict)
     #: per test in `states`, per piece of state it changed, a digest of the value it left
     values: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the same, for the value each piece of state held before the test
+    befores: dict[str, dict[str, str]] = field(default_factory=dict)
     crashed: bool = False
     #: the test running when the worker ended, if any
     current: str | None = None

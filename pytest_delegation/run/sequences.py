@@ -118,6 +118,7 @@ class SequenceRunner:
         elif kind == protocol.STATE:
             run.states[str(event["nodeid"])] = list(event["changed"])
             run.values[str(event["nodeid"])] = dict(event.get("values") or {})
+            run.befores[str(event["nodeid"])] = dict(event.get("before") or {})
         return False
 
     def on_exit(self, worker: Handle, code: int | None, killed: str | None) -> bool:

@@ -150,6 +150,7 @@ class Child:
                             nodeid=theirs,
                             changed=changed,
                             values=left_values(self.last, changed),
+                            before=left_values(before, changed),
                         )
                     )
                     if theirs in self.sticky:

@@ -137,6 +137,8 @@ class State(TypedDict):
     #: per changed key (without the suffix), a digest of the value the test left; two
     #: tests of one run that left the same value have the same digest
     values: dict[str, str]
+    #: per changed key, the digest of the value it held before the test
+    before: dict[str, str]
 
 
 class Executed(TypedDict):
