@@ -40,6 +40,7 @@ from pytest_delegation.report.model import RunReport
 from pytest_delegation.report.model import TimelineRow
 from pytest_delegation.report.names import plural
 from pytest_delegation.run import interrupts
+from pytest_delegation.run import residue
 from pytest_delegation.run.count import mode_label
 from pytest_delegation.run.count import worker_count
 from pytest_delegation.run.tasks import positions
@@ -65,6 +66,8 @@ class DelegationSession:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
+        #: the session's start by the file clock (None: it never began): run/residue.py
+        self.began: float | None = None
         self.ignores, problems = parse_ignores(settings.ignore)
         base = config.invocation_params.dir
         problems += destination_problems([(k, d) for k, d in settings.reports if d], base)
@@ -158,6 +161,8 @@ class DelegationSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # a second early: file times come from a coarser clock than time.time()
+        self.began = time.time() - 1.0
         interrupts.sigterm_as_ctrl_c()
 
     # -- collection ------------------------------------------------------------------
@@ -556,6 +561,8 @@ class DelegationSession:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         interrupts.restore()
+        if self.began is not None:
+            residue.sweep(self.began)
         if self.stdout is not None:
             sys.stdout = self.stdout
             for text in self.stdout_reports:

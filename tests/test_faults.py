@@ -408,3 +408,38 @@ def test_a_second_interrupt_exits_at_once(slow: pytest.Pytester, own_tmp: Path) 
     time.sleep(0.5)
     assert processes_of(slow.path) == []
     assert not [n for n in os.listdir(own_tmp) if n.startswith("pytest-delegation-")]
+
+
+def test_a_worker_killed_in_its_temp_folder_probe_leaves_no_file(
+    pytester: pytest.Pytester, own_tmp: Path
+) -> None:
+    """CI, py310: a branch run SIGTERMed at start-up left `pvlk3qge` in TMPDIR.
+
+    A fresh interpreter's first tempfile call proves the folder writable with a file
+    of eight random letters, removed at once; a process killed in between leaves it.
+    Here the test's worker dies exactly there, every time it runs (retries too), with
+    the user's TMPDIR as a branch run has it (`--delegation-real-home`).
+    """
+    pytester.makefile(".yaml", delegation="tasks:\n  a: {tests: [test_a.py]}\n")
+    pytester.makepyfile(
+        test_a="import os, signal, tempfile\n\n"
+        "def test_dies_in_the_probe():\n"
+        "    tempfile.tempdir = None  # the next call probes, as at start-up\n"
+        "    write = os.write\n"
+        "    def dying(fd, data):\n"
+        "        if data == b'blat':\n"
+        "            os.kill(os.getpid(), signal.SIGKILL)\n"
+        "        return write(fd, data)\n"
+        "    os.write = dying\n"
+        "    tempfile.gettempdir()\n"
+    )
+    before = set(os.listdir(own_tmp))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--delegation-report", "--delegation-workers=2",
+        "--delegation-real-home",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    result.stdout.fnmatch_lines(["*worker killed by signal 9 (SIGKILL)*"])
+    left = {n for n in set(os.listdir(own_tmp)) - before if not n.startswith("pytest-of-")}
+    assert left == set()
+    assert processes_of(pytester.path) == []
