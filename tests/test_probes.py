@@ -136,7 +136,7 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[types.S
 
 
 def ran_functions(probes: Probes) -> list[str]:
-    return [probes.table[k][1] for k in probes.ran]
+    return [m.functions[k][0] for m in probes.modules for k in m.ran]
 
 
 def test_a_module_imported_after_the_hook_is_probed_and_caches_no_bytecode(
@@ -148,7 +148,8 @@ def test_a_module_imported_after_the_hook_is_probed_and_caches_no_bytecode(
     late = importlib.import_module("pkg.late")
     assert late.late() == "late"
     assert ran_functions(package.probes) == ["late"]
-    assert package.probes.table[0][0] == str(package.root / "pkg" / "late.py")
+    ran_in = [m.filename for m in package.probes.modules if m.ran]
+    assert ran_in == [str(package.root / "pkg" / "late.py")]
     # no .pyc of probed code: a plain run afterwards would call a probe nobody defined
     cached = list((package.root / "pkg").glob("__pycache__/late*.pyc"))
     assert cached == []
@@ -174,3 +175,60 @@ def test_a_module_imported_before_gets_probed_code_through_its_functions(
     ]  # fmt: skip
     # a second call probes nothing twice
     assert package.probes.instrument_loaded() == 0
+
+
+def test_a_second_worker_reads_the_probed_code_back_whatever_it_imported_before(
+    package: types.SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    from pytest_delegation.worker import probes as probes_module
+
+    cache = tmp_path / "cache"
+    first = Probes(package.probes.watches, str(cache))
+    first.install()
+    importlib.import_module("pkg.late")
+    first.uninstall()
+    assert len(list(cache.iterdir())) == 2  # pkg/__init__.py and pkg/late.py
+    for name in [n for n in sys.modules if n == "pkg" or n.startswith("pkg.")]:
+        del sys.modules[name]
+
+    def compiled(*args: object) -> None:
+        raise AssertionError("compiled again instead of read back")
+
+    # another worker imports another module first: its probes are numbered per module
+    second = Probes(package.probes.watches, str(cache))
+    second.install()
+    try:
+        importlib.import_module("pkg.early")
+        monkeypatch.setattr(probes_module, "probed_code", compiled)
+        late = importlib.import_module("pkg.late")
+        assert late.late() == "late"
+    finally:
+        second.uninstall()
+    assert [(m.filename.rpartition("/")[2], m.functions) for m in second.modules][-1] == (
+        "late.py",
+        [("late", 1)],
+    )
+    assert [f[1:] for f in second.firsts()] == [("deco", 5), ("late", 1)]
+    assert second.firsts() == []
+
+
+def test_a_damaged_cache_entry_is_compiled_again(
+    package: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    import importlib
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    probes = Probes(package.probes.watches, str(cache))
+    source = (package.root / "pkg" / "late.py").read_bytes()
+    from pytest_delegation.worker.probes import _cache_key
+
+    (cache / _cache_key(source, str(package.root / "pkg" / "late.py"))).write_bytes(b"\x00junk")
+    probes.install()
+    try:
+        assert importlib.import_module("pkg.late").late() == "late"
+    finally:
+        probes.uninstall()
+    assert [f[1:] for f in probes.firsts()] == [("late", 1)]

@@ -336,9 +336,11 @@ def test_dag_schedule_starts_a_task_when_its_own_dependencies_passed(
 def test_workers_fork_from_a_server_or_spawn(pytester: pytest.Pytester, start: str) -> None:
     pytester.makefile(".yaml", delegation=TWO_TASKS)
     probe = (
-        "import os\nfrom pathlib import Path\n\ndef test_{0}():\n"
+        "import gc, os\nfrom pathlib import Path\n\ndef test_{0}():\n"
+        "    assert gc.isenabled()\n"
         "    parent = Path(f'/proc/{{os.getppid()}}/cmdline').read_text().replace('\\0', ' ')\n"
         "    Path('{0}.txt').write_text(f'{{os.getppid()}}\\n{{parent}}')\n"
+        "    Path('{0}.frozen').write_text(str(gc.get_freeze_count()))\n"
     )
     pytester.makepyfile(test_a=probe.format("a"), test_b=probe.format("b"))
     result = run(pytester, f"--delegation-start={start}", "-W", "error")
@@ -350,8 +352,11 @@ def test_workers_fork_from_a_server_or_spawn(pytester: pytest.Pytester, start: s
         assert len(parents) == 1  # one server for the session
         assert all("pytest_delegation/run/forkserver.py" in cmd for _, cmd in lines)
         assert not _alive(parents.pop()), "the fork server outlived the session"
+        # what the server imported is frozen: the child's collections skip it
+        assert all(int((pytester.path / f"{t}.frozen").read_text()) > 10_000 for t in "ab")
     else:
         assert not any("forkserver" in cmd for _, cmd in lines)
+        assert {(pytester.path / f"{t}.frozen").read_text() for t in "ab"} == {"0"}
 
 
 def test_preloaded_modules_are_imported_once_by_the_fork_server(

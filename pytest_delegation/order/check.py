@@ -1,11 +1,12 @@
 """The order check: replay the suite in other orders, pin each changed outcome, prove it.
 
 1. canonical (wave order, one process), reverse and seeded shuffles, in workers;
-2. then, beside each other: to see past tests that undo the pollution (cleaners), the
-   tests that changed shared state in the canonical run run first, followed by every
-   other test, with what they changed put back before each test (see `changer_first`);
-   one run without those tests (brittle tests whose setters sit on both sides); and each
-   state changer twice in a row (tests that pollute themselves). A round that kept
+2. as soon as the canonical run has ended (beside the other orders, see `_FirstSteps`):
+   to see past tests that undo the pollution (cleaners), the tests that changed shared
+   state in the canonical run run first, followed by every other test, with what they
+   changed put back before each test (see `changer_first`); each state changer twice in
+   a row (tests that pollute themselves); and, once every plain order has ended, one run
+   without those tests (brittle tests whose setters sit on both sides). A round that kept
    pollution in place and turned most tests red is set aside (`broken_rounds`);
 3. every test whose outcome differs from its isolated run is confirmed, bisected to its
    culprit and reported with a command that was run once and seen to fail. Tests that
@@ -26,7 +27,6 @@ from pytest_delegation.order.protocol import Client
 from pytest_delegation.order.protocol import Request
 from pytest_delegation.order.protocol import Run
 from pytest_delegation.order.protocol import Runner
-from pytest_delegation.order.protocol import once
 from pytest_delegation.order.search import Suspect
 from pytest_delegation.order.search import Verdict
 from pytest_delegation.order.search import groups
@@ -74,14 +74,11 @@ def check_order(
     requests = [
         Request(tuple(ids), snapshot=(name == "canonical"), label=name) for name, ids in sequences
     ]
-    runs = [(name, run) for (name, _), run in zip(sequences, _many(runner, requests), strict=True)]
-    canonical = runs[0][1]
-    _forget_collection_imports(canonical)
+    step = _FirstSteps(requests, baseline, task_of, readers)
+    step.run(runner)
+    canonical = step.canonical
+    runs = [(name, run) for (name, _), run in zip(sequences, step.plain, strict=True)]
     changes = _changes(canonical)
-    extra = [
-        *without_changers(canonical, [r for _, r in runs[1:]]),
-        *changer_first(canonical, readers),
-    ]
     for key in never_undone(canonical):
         count = sum(1 for t in canonical.ids if key in map(state_key, canonical.states.get(t, ())))
         line = (
@@ -90,18 +87,9 @@ def check_order(
         )
         say(line)
         notes.append(line)
-    doubled = twice(canonical, baseline)
-    # the tests the plain orders already showed changed need no run alone
-    shown = {suspect.test for suspect in suspects(dict(baseline), runs)}
-    failing = [t for t in failing_in_their_task(baseline, task_of) if t not in shown][:MAX_ALONE]
-    # every run of this step needs only the canonical one: they go side by side
-    answered = _many(
-        runner,
-        [*extra, *doubled, *(Request((t,), label="alone", fresh=True) for t in failing)],
-    )
-    artificial = list(zip((r.label for r in extra), answered[: len(extra)], strict=True))
-    repeated = non_idempotent_suspects(answered[len(extra) : len(extra) + len(doubled)], baseline)
-    alone = dict(zip(failing, answered[len(extra) + len(doubled) :], strict=True))
+    artificial = step.artificial
+    repeated = non_idempotent_suspects(step.doubled, baseline)
+    alone = step.alone
     for label, changed, total in broken_rounds(baseline, artificial):
         line = (
             f"order check: the '{label}' run turned {changed} of {total} tests red: what it "
@@ -167,6 +155,92 @@ def check_order(
         return verify(findings)
     except KeyboardInterrupt:
         raise Interrupted(findings, verified=False) from None
+
+
+class _FirstSteps:
+    """The plain orders, and the runs that need them, each started as soon as it can be.
+
+    The rounds and the doubled changers need only the canonical run (what each test
+    changed): they start when it ends, beside the reverse and shuffled orders, instead
+    of behind the slowest of them. The run without changers and the runs alone need
+    every plain order (what they already showed): whichever of the canonical run and the
+    others ends last asks for them. Either way the same runs are asked for.
+    """
+
+    def __init__(
+        self,
+        requests: Sequence[Request],
+        baseline: Mapping[str, str],
+        task_of: Mapping[str, str],
+        readers: Mapping[str, frozenset[str]] | None,
+    ) -> None:
+        self.requests = list(requests)
+        self.baseline = baseline
+        self.task_of = task_of
+        self.readers = readers
+        self.canonical = Run(())
+        self.plain: list[Run] = []
+        self._others: list[Run] | None = None
+        self._has_canonical = False
+        self._rounds: list[Request] = []
+        self._twice: list[Request] = []
+        self._without: list[Request] = []
+        self._alone: list[Request] = []
+        self._answers: list[tuple[Request, Run]] = []
+
+    def run(self, runner: Runner) -> None:
+        runner.serve([self._canonical_client(), self._others_client()])
+        self.plain = [self.canonical, *(self._others or [])]
+
+    def _canonical_client(self) -> Client[None]:
+        run: Run = yield self.requests[0]
+        _forget_collection_imports(run)
+        self.canonical, self._has_canonical = run, True
+        self._rounds = changer_first(run, self.readers)
+        self._twice = twice(run, self.baseline)
+        asked = [*self._rounds, *self._twice]
+        if self._others is not None:
+            asked += self._needing_all()
+        yield from self._ask(asked)
+
+    def _others_client(self) -> Client[None]:
+        others = self.requests[1:]
+        got: tuple[Run, ...] = (yield tuple(others)) if others else ()
+        self._others = list(got)
+        if self._has_canonical:
+            yield from self._ask(self._needing_all())
+
+    def _needing_all(self) -> list[Request]:
+        plain = [self.canonical, *(self._others or [])]
+        self._without = without_changers(self.canonical, plain[1:])
+        # the tests the plain orders already showed changed need no run alone
+        named = [(r.label, run) for r, run in zip(self.requests, plain, strict=True)]
+        shown = {suspect.test for suspect in suspects(dict(self.baseline), named)}
+        failing = [t for t in failing_in_their_task(self.baseline, self.task_of) if t not in shown]
+        self._alone = [Request((t,), label="alone", fresh=True) for t in failing[:MAX_ALONE]]
+        return [*self._without, *self._alone]
+
+    def _ask(self, asked: list[Request]) -> Client[None]:
+        if asked:
+            answered = yield tuple(asked)
+            self._answers += zip(asked, answered, strict=True)
+
+    def _answer(self, request: Request) -> Run:
+        return next(run for asked, run in self._answers if asked is request)
+
+    @property
+    def artificial(self) -> list[tuple[str, Run]]:
+        """The run without changers, then the rounds, as (label, run)."""
+        return [(r.label, self._answer(r)) for r in [*self._without, *self._rounds]]
+
+    @property
+    def doubled(self) -> list[Run]:
+        return [self._answer(r) for r in self._twice]
+
+    @property
+    def alone(self) -> dict[str, Run]:
+        """Per test that failed in its task's run (and no plain order showed), its run alone."""
+        return {r.ids[0]: self._answer(r) for r in self._alone}
 
 
 # a run that kept pollution in place and turned at least this share of its tests red
@@ -317,10 +391,6 @@ def _passing_alone(
         if home and run.outcomes.get(test) == Outcome.PASSED:
             more.append(Suspect(test, "victim", "task", home, home=home))
     return more
-
-
-def _many(runner: Runner, requests: Sequence[Request]) -> list[Run]:
-    return runner.serve([once(r) for r in requests])
 
 
 def _forget_collection_imports(run: Run) -> None:

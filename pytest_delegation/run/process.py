@@ -363,6 +363,8 @@ class Launcher:
                     # the pid of the worker's parent: it dies with it
                     "controller": controller,
                     "boundaries": spec.boundaries,
+                    # probed code compiled once for the session (before Python 3.12)
+                    "probe_cache": str(worker.spec_path.parent / "probes"),
                     **({"only": worker.only} if worker.only else {}),
                     **spec.options,
                 }

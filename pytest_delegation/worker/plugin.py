@@ -76,7 +76,11 @@ class Child:
         #: the node ids to run, in this order
         self.ids: list[str] = spec["ids"]
         #: records where the tests run project code; None unless the run checks boundaries
-        self.tracker = Tracker(str(config.rootpath)) if spec.get("boundaries") else None
+        self.tracker = (
+            Tracker(str(config.rootpath), spec.get("probe_cache"))
+            if spec.get("boundaries")
+            else None
+        )
         #: the order check's runs want outcomes only, not full reports
         self.brief: bool = bool(spec.get("brief"))
         snap = spec.get("snapshot")

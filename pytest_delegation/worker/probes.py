@@ -24,15 +24,20 @@ import ast
 from collections.abc import Callable
 from collections.abc import Iterator
 import functools
+import hashlib
 import importlib.abc
 import importlib.machinery
 import inspect
+from itertools import islice
+import marshal
+import os
 import sys
+import tempfile
 import types
 from typing import Any
 
 
-#: the global a probed module calls; its value is the tracker's `Probes.hit`
+#: the global a probed module calls; its value is its `Probed.ran.setdefault`
 PROBE = "__pytest_delegation_probe__"
 
 
@@ -97,7 +102,7 @@ class _Inserter(ast.NodeTransformer):
 
 
 def probed_code(
-    source: bytes, filename: str, first: int
+    source: bytes, filename: str, first: int = 0
 ) -> tuple[types.CodeType, list[tuple[str, int]]]:
     """A module's code with probes numbered from `first`, and (qualname, line) per probe."""
     tree = ast.parse(source, filename)
@@ -108,24 +113,97 @@ def probed_code(
     return code, inserter.functions
 
 
-class Probes:
-    """The probes of one worker: what each is, which ran, and the hook that places them.
+class Probed:
+    """One probed module: its probes' functions, and which of them ran, in first-run order.
 
-    `hit` is what probed code calls; `ran` holds each probe number once, in the order
-    they first ran; `table[k]` is probe k's file, qualified name and first line.
+    Numbered within the module, so the same source compiles to the same code in every
+    worker, whatever was imported before it: the session's workers share it (`Probes`).
     """
 
-    def __init__(self, watches: Callable[[str], bool]) -> None:
-        self.watches = watches
-        self.ran: dict[int, None] = {}
-        self.hit = self.ran.setdefault
-        self.table: list[tuple[str, str, int]] = []
-        self.finder = _Finder(self)
+    __slots__ = ("filename", "functions", "ran", "read")
 
-    def code_for(self, source: bytes, filename: str) -> types.CodeType:
-        code, functions = probed_code(source, filename, len(self.table))
-        self.table += [(filename, name, line) for name, line in functions]
-        return code
+    def __init__(self, filename: str, functions: list[tuple[str, int]]) -> None:
+        self.filename = filename
+        #: probe k -> (qualified name, first line)
+        self.functions = functions
+        #: the probes that ran, each once, first run first; ``ran.setdefault`` is what
+        #: the module's probes call (a C-level call, nothing else)
+        self.ran: dict[int, None] = {}
+        #: how many of `ran` were read (see `Probes.firsts`)
+        self.read = 0
+
+
+class Probes:
+    """The probes of one worker: the probed modules, and the hook that places them."""
+
+    def __init__(self, watches: Callable[[str], bool], cache: str | None = None) -> None:
+        self.watches = watches
+        self.modules: list[Probed] = []
+        self.finder = _Finder(self)
+        #: a folder the session's workers share: probed code compiled once per session
+        self.cache = cache
+
+    def code_for(self, source: bytes, filename: str) -> tuple[types.CodeType, Probed]:
+        """The module's code with probes, and the record its probes fill."""
+        key = _cache_key(source, filename) if self.cache else ""
+        found = self._load(key)
+        if found is None:
+            found = probed_code(source, filename)
+            self._store(key, found)
+        code, functions = found
+        probed = Probed(filename, functions)
+        self.modules.append(probed)
+        return code, probed
+
+    def firsts(self) -> list[tuple[str, str, int]]:
+        """Per module, the first function that ran since the last call: file, name, line."""
+        found = []
+        for probed in self.modules:
+            if len(probed.ran) > probed.read:
+                k = next(islice(probed.ran, probed.read, None))
+                found.append((probed.filename, *probed.functions[k]))
+                probed.read = len(probed.ran)
+        return found
+
+    def forget_unread(self) -> None:
+        """The functions run since the last `firsts` count as not run (between tests)."""
+        for probed in self.modules:
+            if len(probed.ran) > probed.read:
+                for k in list(islice(probed.ran, probed.read, None)):
+                    del probed.ran[k]
+
+    def clear(self) -> None:
+        for probed in self.modules:
+            probed.ran.clear()
+            probed.read = 0
+
+    def _load(self, key: str) -> tuple[types.CodeType, list[tuple[str, int]]] | None:
+        """Parsing and compiling a module with probes cost a task run of a small suite a
+        quarter of its time, in every worker: another worker of the session's compiled
+        code is read back instead."""
+        if not key or self.cache is None:
+            return None
+        try:
+            with open(os.path.join(self.cache, key), "rb") as handle:
+                code, functions = marshal.load(handle)
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+        if not isinstance(code, types.CodeType):
+            return None
+        return code, [(str(name), int(line)) for name, line in functions]
+
+    def _store(self, key: str, found: tuple[types.CodeType, list[tuple[str, int]]]) -> None:
+        if not key or self.cache is None:
+            return
+        try:
+            os.makedirs(self.cache, exist_ok=True)
+            # written whole, then renamed: a worker reading beside it sees all or nothing
+            handle, partial = tempfile.mkstemp(dir=self.cache, prefix=".probed-")
+            with os.fdopen(handle, "wb") as out:
+                marshal.dump(found, out)
+            os.replace(partial, os.path.join(self.cache, key))
+        except (OSError, ValueError):
+            pass
 
     def install(self) -> None:
         """The hook goes right after pytest's rewriting hooks, which keep their modules."""
@@ -161,7 +239,7 @@ class Probes:
     def _swap(self, module: types.ModuleType, filename: str) -> int:
         try:
             with open(filename, "rb") as handle:
-                code = self.code_for(handle.read(), filename)
+                code, record = self.code_for(handle.read(), filename)
         except (OSError, SyntaxError, ValueError):
             return 0
         probed: dict[tuple[str, int], types.CodeType | None] = {}
@@ -174,7 +252,7 @@ class Probes:
             probed[key] = None if key in probed else inner
             if inner.co_flags & inspect.CO_OPTIMIZED and not outer.co_flags & inspect.CO_OPTIMIZED:
                 expected.add(key)
-        module.__dict__[PROBE] = self.hit
+        module.__dict__[PROBE] = record.ran.setdefault
         swapped: set[tuple[str, int]] = set()
         for function in _functions(module):
             old = function.__code__
@@ -183,6 +261,13 @@ class Probes:
                 function.__code__ = new
                 swapped.add((old.co_name, old.co_firstlineno))
         return len({key for key in expected if probed[key] is not None} - swapped)
+
+
+def _cache_key(source: bytes, filename: str) -> str:
+    """Same source and path, same interpreter: the same probed code."""
+    digest = hashlib.sha256(source)
+    digest.update(f"\0{filename}\0{sys.implementation.cache_tag}\0{PROBE}".encode())
+    return digest.hexdigest()
 
 
 def _codes(code: types.CodeType) -> Iterator[tuple[types.CodeType, types.CodeType]]:
@@ -250,15 +335,14 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 class _Loader(importlib.machinery.SourceFileLoader):
-    """Compiles the source with probes, and neither reads nor writes a bytecode cache."""
+    """Runs the source compiled with probes; the probed code goes in no bytecode cache."""
 
     def __init__(self, fullname: str, path: str, probes: Probes) -> None:
         super().__init__(fullname, path)
         self.probes = probes
 
-    def get_code(self, fullname: str) -> types.CodeType:
-        return self.probes.code_for(self.get_data(self.path), self.path)
-
     def exec_module(self, module: types.ModuleType) -> None:
-        module.__dict__[PROBE] = self.probes.hit
-        super().exec_module(module)
+        # the plain code stays `get_code`'s: a caller of it alone gets code that runs
+        code, probed = self.probes.code_for(self.get_data(self.path), self.path)
+        module.__dict__[PROBE] = probed.ran.setdefault
+        exec(code, module.__dict__)

@@ -226,6 +226,8 @@ class WorkerSpec(_SpecFields, total=False):
 
     #: send an `Outcome` per phase instead of a full `Report`
     brief: bool
+    #: a folder the session's workers share for probed code (`probes.Probes`)
+    probe_cache: str
     #: the test files to collect while walking the folders given as arguments: every
     #: other file and folder is ignored (absent when the files themselves are given)
     only: list[str]

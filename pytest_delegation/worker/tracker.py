@@ -15,7 +15,6 @@ task's code.
 from __future__ import annotations
 
 import inspect
-from itertools import islice
 import os
 import sys
 from typing import Any
@@ -40,9 +39,10 @@ class Tracker:
     function run in it: its qualified name, its first line and the test that ran it.
     `measured` is False when the tracker could not watch: no free ``sys.monitoring``
     tool. Coverage or a debugger beside it are no hindrance: neither way is a tracer.
+    ``cache`` is a folder the session's workers share for probed code (see `Probes`).
     """
 
-    def __init__(self, rootdir: str) -> None:
+    def __init__(self, rootdir: str, cache: str | None = None) -> None:
         #: rootdir with a trailing separator: the project's files start with it
         self.prefix = rootdir.rstrip(os.sep) + os.sep
         self.files: dict[str, tuple[str, int, str]] = {}
@@ -65,13 +65,12 @@ class Tracker:
                     break
             else:
                 self.measured = False
-        #: before 3.12: the probes, and how many of their hits are read into `files`
+        #: before 3.12: the probes
         self.probes: Probes | None = None
-        self.read = 0
         #: functions of modules imported before the tracker that no probe could reach
         self.missed = 0
         if self.monitoring is None:
-            self.probes = Probes(self._watches)
+            self.probes = Probes(self._watches, cache)
             self.probes.install()
             self.missed = self.probes.instrument_loaded()
 
@@ -102,21 +101,17 @@ class Tracker:
 
     def _read(self) -> None:
         """The probes that first ran since the last read, as files of the running test."""
-        probes = self.probes
-        if probes is None or len(probes.ran) == self.read:
+        if self.probes is None:
             return
-        for k in islice(probes.ran, self.read, None):
-            filename, name, line = probes.table[k]
+        for filename, name, line in self.probes.firsts():
             rel = filename[len(self.prefix) :].replace(os.sep, "/")
             if rel not in self.files:
                 self.files[rel] = (name, line, self.test)
-        self.read = len(probes.ran)
 
     def start(self, test: str) -> None:
-        if self.probes is not None and len(self.probes.ran) > self.read:
+        if self.probes is not None:
             # project code between tests: not counted, but watched still
-            for k in list(islice(self.probes.ran, self.read, None)):
-                del self.probes.ran[k]
+            self.probes.forget_unread()
         self.test = test
         if self.tool is not None:
             # switched on once and left on: each switch re-instruments all code (1.14x)
@@ -133,8 +128,7 @@ class Tracker:
         if self.tool is not None:
             self.monitoring.restart_events()
         if self.probes is not None:
-            self.probes.ran.clear()
-            self.read = 0
+            self.probes.clear()
         return files
 
     def stop(self) -> None:
