@@ -22,6 +22,7 @@ from pytest_delegation.order.search import orders
 from pytest_delegation.order.search import suspects
 from pytest_delegation.plan.model import plan_from_dict
 from pytest_delegation.plan.waves import compute_waves
+from pytest_delegation.worker.protocol import AGAIN
 
 
 Suite = Callable[[tuple[str, ...]], dict[str, str]]
@@ -724,3 +725,17 @@ def test_the_rounds_start_when_the_canonical_run_ends_beside_the_slower_orders()
     assert started["each state changer twice"] == 3.0
     # what needs every plain order comes once the slowest has ended
     assert started["alone"] == 4.0
+
+
+def test_a_test_that_changed_only_a_counter_nobody_puts_back_does_not_run_twice() -> None:
+    """attrs' attribute counter, moved by 772 tests: the doubled run held 1,550 tests.
+    The plain orders already ran each of those after others that moved it."""
+    from pytest_delegation.order.check import twice
+
+    ids = tuple(f"t{i}" for i in range(12))
+    states = {t: ["global pkg.counter"] for t in ids} | {"t3": ["global pkg.counter", "cwd"]}
+    run = Run(ids, states=states)
+    baseline = {t: "passed" for t in ids}
+    [doubled] = twice(run, baseline, frozenset({"global pkg.counter"}))
+    assert doubled.ids == ("t3", "t3" + AGAIN)
+    assert len(twice(run, baseline)[0].ids) == 24

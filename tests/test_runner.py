@@ -1313,3 +1313,32 @@ def test_python_files_with_a_folder_in_the_pattern_go_by_name() -> None:
     files = ["/p/tests/test_a.py"]
     assert collection_args(files, ["tests/test_*.py"]) == (files, [])
     assert collection_args([], PY_FILES) == ([], [])
+
+
+def test_the_longest_waiting_order_run_starts_first(tmp_path: Path) -> None:
+    """A long run queued behind shorter ones ran alone at the end (attrs: 27 s of one
+    worker while the other sat idle): the longest waiting run goes first."""
+    from pytest_delegation.order.protocol import Request
+    from pytest_delegation.order.protocol import once
+    from pytest_delegation.run.process import Launcher
+    from pytest_delegation.run.sequences import SequenceRunner
+
+    class InOrder(ScriptedPool):
+        """Every run passes; none dies with the server."""
+
+        def run(self, client: Any) -> bool:
+            while specs := client.next_runs(1, 0):
+                worker = self.start(specs[0])
+                for nodeid in worker.ids:
+                    client.on_event(worker, logstart(nodeid, ("t.py", 0, "t")))
+                    client.on_event(worker, logfinish(nodeid))
+                client.on_event(worker, finished())
+                client.on_exit(worker, 0, None)
+            return True
+
+    ids = tuple(f"t.py::test_{i}" for i in range(6))
+    launcher = FakeLauncher(tmp_path)
+    runner = SequenceRunner(cast(Launcher, launcher), 2, {i: "t.py" for i in ids})
+    runner.pool = cast(Any, InOrder(runner._start))
+    runner.serve([once(Request(ids[:1])), once(Request(ids)), once(Request(ids[:3]))])
+    assert [len(worker.ids) for worker in launcher.started] == [6, 3, 1]

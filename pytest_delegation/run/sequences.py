@@ -87,7 +87,10 @@ class SequenceRunner:
     def next_runs(self, free: int, running: int) -> list[RunSpec]:
         specs: list[RunSpec] = []
         while self._waiting and len(specs) < free:
-            index, slot, request = self._waiting.pop(0)
+            # the longest run first: one started last sets the end (attrs: a run of
+            # 1,550 tests queued behind three of 1,412 ran alone for 27 s at the end)
+            longest = max(range(len(self._waiting)), key=lambda i: len(self._waiting[i][2].ids))
+            index, slot, request = self._waiting.pop(longest)
             spec = self._spec(request)
             self._pending[spec.name] = (index, slot, request)
             specs.append(spec)
