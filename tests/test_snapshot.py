@@ -326,3 +326,16 @@ def test_unittest_machinery_on_test_classes_is_not_state(project: str) -> None:
         "global test_cases.Case.maxDiff (set)",
         "global test_cases.Case.shared",
     ]
+
+
+def test_a_folder_put_first_again_on_sys_path_is_no_change(
+    project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest's prepend import mode does this as it imports a doctest module: it cost
+    sortedcontainers two rounds of its whole suite. A new folder is still a change."""
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
+    before = state(project)
+    sys.path.insert(0, sys.path[-1])
+    assert diff_state(before, state(project)) == []
+    sys.path.insert(0, str(tmp_path / "new"))
+    assert diff_state(before, state(project)) == ["sys.path"]

@@ -246,7 +246,10 @@ def state(prefix: str, tests: frozenset[str] = frozenset(), own: str = "") -> di
     for folder in {prefix.rstrip(os.sep), cwd}:
         if folder is not None:
             _files(folder, prefix, snapshot)
-    snapshot["sys.path"] = tuple(sys.path)
+    # the folders on it, not their order: pytest's prepend import mode puts a folder that
+    # is on it already first again as it imports a doctest module (sortedcontainers: two
+    # rounds of its whole suite for tests that changed no import)
+    snapshot["sys.path"] = tuple(sorted(set(sys.path)))
     decimal = sys.modules.get("decimal")
     if decimal is not None:
         snapshot["decimal context"] = repr(decimal.getcontext())
