@@ -6,6 +6,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 import math
 from pathlib import Path
+import random
 from typing import Any
 
 from pytest_delegation.checks.findings import Finding
@@ -19,6 +20,7 @@ from pytest_delegation.order.search import Suspect
 from pytest_delegation.order.search import Verdict
 from pytest_delegation.order.search import investigate
 from pytest_delegation.order.search import orders
+from pytest_delegation.order.search import parts
 from pytest_delegation.order.search import suspects
 from pytest_delegation.plan.model import plan_from_dict
 from pytest_delegation.plan.waves import compute_waves
@@ -114,6 +116,39 @@ def test_single_culprit_within_log3_n_steps_two_runs_side_by_side() -> None:
             # on the critical path: the test alone, a step per third, the check
             _, taken = steps(investigate(suspect), suite)
             assert taken <= log3 + 3, (n, taken)
+
+
+def test_parts_are_consecutive_and_take_about_as_long() -> None:
+    rng = random.Random(3)
+    for n in range(3, 80):
+        tests = [f"t{i}" for i in range(n)]
+        durations = {t: rng.choice([0.0, 0.01, 0.5, 4.0]) for t in tests}
+        split = parts(tests, durations)
+        assert len(split) == 3 and all(split) and [t for part in split for t in part] == tests
+        cost = [sum(durations[t] + 0.002 for t in part) for part in split]
+        # no part holds more than a third of the time and one test beyond it
+        slowest = max(durations.values()) + 0.002
+        assert max(cost) <= sum(cost) / 3 + slowest + 1e-9, (n, cost)
+    assert parts([f"t{i}" for i in range(9)], {}) == [
+        ["t0", "t1", "t2"], ["t3", "t4", "t5"], ["t6", "t7", "t8"]
+    ]  # fmt: skip
+
+
+def test_the_bisection_leaves_its_slow_tests_out_of_the_runs() -> None:
+    """click: two runs of one step, cut by their number, took 0.7 s and 2.6 s (its slow
+    progress-bar tests), and every step waited for the slower. Cut by the task runs'
+    times, the slow part is the one left out when it does not hold the culprit."""
+    prefix = tuple(f"t{i}" for i in range(27))
+    durations = {t: 0.01 for t in prefix} | {"t1": 3.0, "t2": 3.0}
+    suite = polluted("v", {"t20"})
+    seconds = {}
+    for given in ({}, durations):
+        runner = SimRunner(suite)
+        suspect = Suspect("v", "victim", "canonical", prefix)
+        [verdict] = runner.serve([investigate(suspect, durations=given)])
+        assert verdict.confirmed and verdict.culprits == ("t20",)
+        seconds[bool(given)] = sum(durations.get(t, 0.0) for r in runner.requests for t in r.ids)
+    assert seconds[True] < 4.0 < 6.0 <= seconds[False]
 
 
 def test_the_search_confirms_without_replaying_the_order() -> None:

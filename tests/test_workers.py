@@ -377,6 +377,35 @@ def test_preloaded_modules_are_imported_once_by_the_fork_server(
     assert len((pytester.path / "imported.txt").read_text().split()) == 3  # + each worker
 
 
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_workers_leave_out_installed_plugins_terminal_summaries(
+    pytester: pytest.Pytester, start: str
+) -> None:
+    # nobody reads a worker's summary; hypothesis' imported hypothesis in every worker
+    summary = (
+        "import os\n\ndef pytest_terminal_summary(terminalreporter, config):\n"
+        "    who = 'worker' if config.getoption('delegation_child', None) else 'controller'\n"
+        "    with open('{0}.txt', 'a') as f:\n"
+        "        f.write(who + '\\n')\n"
+    )
+    pytester.makefile(".yaml", delegation=TWO_TASKS)
+    pytester.makepyfile(
+        installed=summary.format("installed"),
+        conftest=summary.format("conftest"),
+        test_a="def test_a():\n    assert 0\n",
+        test_b="def test_b():\n    pass\n",
+    )
+    result = run(pytester, "-p", "installed", f"--delegation-start={start}")
+    result.assert_outcomes(passed=1, failed=1)
+    assert (pytester.path / "installed.txt").read_text().split() == ["controller"]
+    # the project's own conftest summaries still run in the workers
+    assert sorted((pytester.path / "conftest.txt").read_text().split()) == [
+        "controller", "worker", "worker", "worker",  # a, b, and a run again
+    ]  # fmt: skip
+    # the failure is still shown whole, from the worker's report of it
+    result.stdout.fnmatch_lines(["*def test_a():*", "E       assert 0"])
+
+
 def test_start_method_is_checked(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", delegation=TWO_TASKS)
     result = run(pytester, "--delegation-start=frok")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+import itertools
 import random
 
 from pytest_delegation.order.protocol import Client
@@ -154,7 +155,9 @@ class Verdict:
 
 
 def investigate(
-    suspect: Suspect, changes: Mapping[str, Collection[str]] | None = None
+    suspect: Suspect,
+    changes: Mapping[str, Collection[str]] | None = None,
+    durations: Mapping[str, float] | None = None,
 ) -> Client[Verdict]:
     """Pin the change to its culprit, and prove it: the test alone, then the search.
 
@@ -166,9 +169,11 @@ def investigate(
 
     `changes` holds, per test seen to change shared state, what it changed (in the order
     the tests ran): those tests are tried first, as a smaller haystack, and for a victim
-    the ones that touched what its culprit changed are tried as cleaners.
+    the ones that touched what its culprit changed are tried as cleaners. `durations`,
+    each test's seconds in its task's run, split the bisection's parts (see `parts`).
     """
     changes = changes or {}
+    durations = durations or {}
     test, prefix = suspect.test, suspect.prefix
     verdict = Verdict(test, suspect.kind, suspect.order)
 
@@ -180,7 +185,9 @@ def investigate(
     if prefix:
         alone = yield Request((test,), label="confirm", fresh=True)
         if not interesting(alone):
-            single, _ = yield from _search(list(prefix), test, interesting, verdict, changes)
+            single, _ = yield from _search(
+                list(prefix), test, interesting, verdict, changes, durations
+            )
             if single and (yield from _prove(single, test, interesting, verdict)):
                 verdict.confirmed = True
                 if verdict.kind == "victim" and verdict.state:
@@ -237,7 +244,9 @@ def investigate(
     culprits: list[str] | None = None
     haystack = list(prefix)
     if prefix != searched:
-        culprits, haystack = yield from _search(haystack, test, interesting, verdict, changes)
+        culprits, haystack = yield from _search(
+            haystack, test, interesting, verdict, changes, durations
+        )
     if culprits is None:
         # no single culprit (the search above already failed on this prefix): several
         culprits = yield from _ddmin(haystack, test, interesting, verdict)
@@ -254,6 +263,7 @@ def _search(
     interesting: Callable[[Run], bool],
     verdict: Verdict,
     changes: Mapping[str, Collection[str]],
+    durations: Mapping[str, float],
 ) -> Client[tuple[list[str] | None, list[str]]]:
     """A single culprit, the tests seen to change state tried first; and the haystack
     it was looked for in, for `_ddmin` when there is none."""
@@ -263,7 +273,7 @@ def _search(
         verdict.bisect_runs += not run.reused
         if interesting(run):
             haystack = likely
-    culprits = yield from _bisect(haystack, test, interesting, verdict)
+    culprits = yield from _bisect(haystack, test, interesting, verdict, durations)
     return culprits, haystack
 
 
@@ -284,6 +294,7 @@ def investigate_group(
     leader: Suspect,
     members: Sequence[Suspect],
     changes: Mapping[str, Collection[str]] | None = None,
+    durations: Mapping[str, float] | None = None,
 ) -> Client[tuple[list[Verdict], list[Suspect]]]:
     """One investigation for the suspects one run showed together: one cause, many victims.
 
@@ -296,7 +307,7 @@ def investigate_group(
     culprits alone, side by side; the rest are handed back, to be investigated on their
     own. 61 victims of one import took 2 runs this way, not 122.
     """
-    lead = yield from investigate(leader, changes)
+    lead = yield from investigate(leader, changes, durations)
     if not lead.confirmed or not lead.culprits or lead.kind != leader.kind or not members:
         return [lead], list(members)
     culprits = lead.culprits
@@ -398,28 +409,71 @@ def kind_of_run(kind: str, outcome: str | None) -> bool:
 
 
 def _bisect(
-    haystack: list[str], test: str, interesting: Callable[[Run], bool], verdict: Verdict
+    haystack: list[str],
+    test: str,
+    interesting: Callable[[Run], bool],
+    verdict: Verdict,
+    durations: Mapping[str, float] | None = None,
 ) -> Client[list[str] | None]:
-    """Search for a single culprit: the candidates in three parts, two of them run side
-    by side (the third holds it when neither does), about log3(n) steps on the critical
-    path instead of log2(n); then one run to check it."""
-    candidates = list(haystack)
+    """Search for a single culprit: the candidates in three parts, the two cheapest run
+    side by side (the third holds it when neither does), about log3(n) steps on the
+    critical path instead of log2(n); then one run to check it."""
+    candidates, durations = list(haystack), durations or {}
     while len(candidates) > 1:
-        third = -(-len(candidates) // 3)
-        parts = [candidates[i : i + third] for i in range(0, len(candidates), third)]
-        tried = parts[:2] if len(parts) > 2 else parts[:1]
+        split = parts(candidates, durations)
+        if len(split) > 2:
+            # on a tie the last: the one a count alone would leave out
+            costliest = max((2, 1, 0), key=lambda i: round(_cost(split[i], durations), 6))
+            tried = [part for i, part in enumerate(split) if i != costliest]
+            rest = split[costliest]
+        else:
+            tried, rest = split[:1], split[1]
         runs = yield tuple(Request((*part, test)) for part in tried)
         verdict.bisect_runs += sum(not run.reused for run in runs)
         shown = [part for part, run in zip(tried, runs, strict=True) if interesting(run)]
-        if shown:
-            candidates = shown[0]
-        else:
-            candidates = [t for part in parts[len(tried) :] for t in part]
+        candidates = shown[0] if shown else rest
     if not candidates:
         return None
     check = yield Request((candidates[0], test))
     verdict.bisect_runs += not check.reused
     return candidates if interesting(check) else None
+
+
+# a test's cost in a replay beyond its own time: its setup, reports and snapshot
+PER_TEST = 0.002
+
+
+def _cost(tests: Sequence[str], durations: Mapping[str, float]) -> float:
+    return sum(durations.get(t, 0.0) + PER_TEST for t in tests)
+
+
+def parts(
+    candidates: Sequence[str], durations: Mapping[str, float], count: int = 3
+) -> list[list[str]]:
+    """`candidates` in `count` runs of consecutive tests that take about as long.
+
+    Cut by their number, the parts of one step took 0.7 s and 2.6 s on click (its slow
+    progress-bar tests): the step waited for the slower, and the next one again. Each
+    part holds at least one test, so every step makes progress.
+    """
+    if len(candidates) <= count:
+        return [[t] for t in candidates]
+    total, spent, cuts = _cost(candidates, durations), 0.0, [0]
+    for index, test in enumerate(candidates):
+        cost = durations.get(test, 0.0) + PER_TEST
+        needed = count - len(cuts)  # parts still to start
+        due = total * len(cuts) / count
+        # a new part starts at the test whose larger half lies past its due point, or
+        # where the tests left are just enough for one part each
+        if (
+            needed
+            and index > cuts[-1]
+            and (spent + cost / 2 > due or len(candidates) - index == needed)
+        ):
+            cuts.append(index)
+        spent += cost
+    bounds = [*cuts, len(candidates)]
+    return [list(candidates[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 def _ddmin(

@@ -165,8 +165,9 @@ class WorkerMode:
                 baseline = results.baseline(runner.flaky_tests)
                 try:
                     findings, said = self.check_order(
-                        plan, by_task, untagged, baseline, timeline, clock, seed
-                    )
+                        plan, by_task, untagged, baseline, timeline, clock, seed,
+                        self.replayer.durations,
+                    )  # fmt: skip
                 except KeyboardInterrupt as stopped:
                     # before the bisections nothing is concluded; after, what was is kept
                     concluded = stopped.findings if isinstance(stopped, Interrupted) else []
@@ -244,6 +245,7 @@ class WorkerMode:
         clock: float,
     ) -> TaskRunner:
         runnable = [t for wave in plan.waves for t in wave if by_task.get(t)]
+        self.replayer = Replayer(session)
         scheduler = Scheduler(
             plan,
             runnable,
@@ -257,7 +259,7 @@ class WorkerMode:
             {t: [as_item(i) for i in by_task[t]] for t in runnable},
             [as_item(i) for i in untagged],
             results,
-            Replayer(session),
+            self.replayer,
             WaveHooks(self.config, plan, runnable, results, self.progress.wave_started),
             self.progress,
             add_finding,
@@ -309,6 +311,7 @@ class WorkerMode:
         timeline: list[TimelineRow],
         clock: float,
         seed: int,
+        durations: Mapping[str, float] | None = None,
     ) -> tuple[list[Finding], list[str]]:
         """Replay the suite in other orders; pin every changed outcome to its culprit."""
         files = {
@@ -342,6 +345,7 @@ class WorkerMode:
                     self.config.rootpath, self.workers, unmeasured_reproduce(self.config)
                 ).verified,
                 notes=said,
+                durations=durations,
                 readers=state_readers(
                     [i for items in (*by_task.values(), untagged) for i in items],
                     _conftests(self.config),

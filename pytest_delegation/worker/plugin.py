@@ -300,6 +300,7 @@ class Child:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, exitstatus: int) -> None:
+        _own_summary_only(self.config)
         foreign.record()
         if self.tracker is not None:
             self.channel.send(
@@ -316,6 +317,34 @@ class Child:
             config=self.config, report=report
         )
         return data
+
+
+def _own_summary_only(config: pytest.Config) -> None:
+    """Leave out the installed plugins' terminal summaries, which the terminal reporter
+    calls once this hook is over.
+
+    A worker's output is read only for a run that dies or ends before its first test,
+    never for its summary, and a plugin's summary can cost more than the worker's tests:
+    hypothesis' imports hypothesis itself, 45% of the task workers' CPU on a generated
+    suite that never uses it. pytest's own summary (the failures) and those of the
+    project's conftest files still run.
+    """
+    manager = config.pluginmanager
+    reporter = manager.get_plugin("terminalreporter")
+    installed = [
+        impl.plugin
+        for impl in manager.hook.pytest_terminal_summary.get_hookimpls()
+        if impl.plugin is not reporter and not _is_conftest(impl.plugin)
+    ]
+    if installed:
+        subset = manager.subset_hook_caller("pytest_terminal_summary", installed)
+        # pytest 8's config.hook is a proxy that keeps what it looked up
+        for relay in {id(manager.hook): manager.hook, id(config.hook): config.hook}.values():
+            setattr(relay, "pytest_terminal_summary", subset)  # noqa: B010 (not a declared attribute)
+
+
+def _is_conftest(plugin: object) -> bool:
+    return Path(getattr(plugin, "__file__", None) or "-").name == "conftest.py"
 
 
 def _twin(item: pytest.Item | None) -> pytest.Item | None:
