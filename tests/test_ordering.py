@@ -232,6 +232,7 @@ def test_a_counter_many_tests_bump_costs_no_round_and_hides_nothing(
         + "".join(f"def test_make_{i}():\n    shared.Counter.made += 1\n\n" for i in range(12)),
     )
     result, data = run(pytester, "--delegation-shuffles=0")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     [finding] = ordering(data)
     assert (finding["test"], finding["culprit_test"]) == (
         "test_c.py::test_victim", "test_a.py::test_pollute",
@@ -363,6 +364,7 @@ def test_a_test_that_fails_in_its_own_task_but_passes_alone(
     # canonical and reverse only: with a polluter on both sides it fails in both
     result, data = run(pytester, "--delegation-shuffles=0")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     [finding] = ordering(data)
     assert finding["test"] == "test_one.py::test_victim"
     assert finding["kind"] == "victim"
@@ -388,6 +390,7 @@ def test_a_brittle_test_with_setters_on_both_sides_is_found(pytester: pytest.Pyt
         test_o="def test_o():\n    pass\n",
     )
     result, data = run(pytester, "--delegation-shuffles=0")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     [finding] = ordering(data)
     assert finding["test"] == "test_one.py::test_needs_it"
@@ -431,9 +434,59 @@ def test_a_test_that_fails_when_run_twice_is_non_idempotent(pytester: pytest.Pyt
     )
     result, data = run(pytester, "--delegation-shuffles=0")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     [finding] = ordering(data)
     assert finding["kind"] == "non-idempotent"
     assert finding["test"] == "test_one.py::test_once"
     assert "global test_one.SEEN" in finding["shared_state"]
     assert "reproduce_verified" not in finding  # the command was run and failed
     assert reproduce_fails(pytester, finding["reproduce"])
+
+
+def test_the_bisection_leaves_out_a_file_that_is_slow_to_collect(
+    pytester: pytest.Pytester,
+) -> None:
+    """click's test_stream_lifecycle.py takes 3 s to collect (30,000 stress tests its ini
+    deselects), and every bisection run that held one of its tests paid for it. The
+    workers tell how long each file took to collect; the bisection leaves that part out
+    when another shows the change."""
+    tasks = ["slow", "f1", "f2", "f3", "pol", "vic"]
+    pytester.makefile(
+        ".yaml",
+        delegation="tasks:\n" + "".join(f"  {t}: {{tests: [test_{t}.py]}}\n" for t in tasks),
+    )
+    # the polluter's change is out of the snapshot's sight (a cached value, mutated),
+    # so no "changed state" shortcut: the bisection itself finds it
+    pytester.makepyfile(
+        pkg="import functools\n\n@functools.lru_cache(None)\ndef mode():\n    return ['clean']\n",
+        conftest=(
+            "import os\n\nRUNS = os.path.join(os.path.dirname(__file__), 'runs.txt')\n\n"
+            "def pytest_collection_finish(session):\n"
+            "    ids = [item.nodeid for item in session.items]\n"
+            "    if session.config.getoption('delegation_child', None) and any(\n"
+            "        'test_victim' in i for i in ids\n    ):\n"
+            "        with open(RUNS, 'a') as f:\n"
+            "            f.write(f\"{len(ids)} {sum('test_slow' in i for i in ids)}\\n\")\n"
+        ),
+        test_slow="import time\ntime.sleep(0.4)\n\n"
+        + "".join(f"def test_s{i}():\n    pass\n\n" for i in range(2)),
+        test_pol="import pkg\n\ndef test_polluter():\n    pkg.mode()[0] = 'dirty'\n",
+        test_vic="import pkg\n\ndef test_victim():\n    assert pkg.mode() == ['clean']\n",
+        **{
+            f"test_{t}": "".join(f"def test_{t}_{i}():\n    pass\n\n" for i in range(5))
+            for t in ("f1", "f2", "f3")
+        },
+    )
+    result, data = run(pytester, "--delegation-shuffles=0")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    [finding] = ordering(data)
+    assert finding["test"] == "test_vic.py::test_victim"
+    assert finding["culprit_test"] == "test_pol.py::test_polluter"
+    runs = [
+        tuple(map(int, line.split()))
+        for line in (pytester.path / "runs.txt").read_text().splitlines()
+    ]
+    whole = 2 + 15 + 2
+    assert any(1 < size < whole for size, _ in runs), runs  # the bisection ran
+    # only the whole orders (and the victim's task run) held the slow file's tests
+    assert all(slow == 0 or size == whole for size, slow in runs), runs

@@ -16,8 +16,10 @@ from pytest_delegation.order.findings import order_findings
 from pytest_delegation.order.protocol import Client
 from pytest_delegation.order.protocol import Request
 from pytest_delegation.order.protocol import Run
+from pytest_delegation.order.search import Costs
 from pytest_delegation.order.search import Suspect
 from pytest_delegation.order.search import Verdict
+from pytest_delegation.order.search import by_file
 from pytest_delegation.order.search import investigate
 from pytest_delegation.order.search import orders
 from pytest_delegation.order.search import parts
@@ -123,13 +125,13 @@ def test_parts_are_consecutive_and_take_about_as_long() -> None:
     for n in range(3, 80):
         tests = [f"t{i}" for i in range(n)]
         durations = {t: rng.choice([0.0, 0.01, 0.5, 4.0]) for t in tests}
-        split = parts(tests, durations)
+        split = parts(tests, Costs(durations))
         assert len(split) == 3 and all(split) and [t for part in split for t in part] == tests
         cost = [sum(durations[t] + 0.002 for t in part) for part in split]
         # no part holds more than a third of the time and one test beyond it
         slowest = max(durations.values()) + 0.002
         assert max(cost) <= sum(cost) / 3 + slowest + 1e-9, (n, cost)
-    assert parts([f"t{i}" for i in range(9)], {}) == [
+    assert parts([f"t{i}" for i in range(9)], Costs()) == [
         ["t0", "t1", "t2"], ["t3", "t4", "t5"], ["t6", "t7", "t8"]
     ]  # fmt: skip
 
@@ -145,10 +147,32 @@ def test_the_bisection_leaves_its_slow_tests_out_of_the_runs() -> None:
     for given in ({}, durations):
         runner = SimRunner(suite)
         suspect = Suspect("v", "victim", "canonical", prefix)
-        [verdict] = runner.serve([investigate(suspect, durations=given)])
+        [verdict] = runner.serve([investigate(suspect, costs=Costs(given))])
         assert verdict.confirmed and verdict.culprits == ("t20",)
         seconds[bool(given)] = sum(durations.get(t, 0.0) for r in runner.requests for t in r.ids)
     assert seconds[True] < 4.0 < 6.0 <= seconds[False]
+
+
+def test_a_file_slow_to_collect_is_kept_in_one_part_and_left_out() -> None:
+    """click: test_stream_lifecycle.py takes 3 s to collect (30,000 stress tests that its
+    ini deselects). A shuffled order spread its tests over every part of every step, so
+    each run paid for it; its tests now stay together, and their part is left out."""
+    slow = [f"slow.py::s{i}" for i in range(6)]
+    fast = [f"f{k}.py::t{i}" for k in range(4) for i in range(6)]
+    rng = random.Random(1)
+    haystack = [*slow, *fast]
+    rng.shuffle(haystack)
+    costs = Costs({}, {"slow.py": 3.0})
+    assert by_file(["b.py::1", "a.py::1", "b.py::2"]) == ["b.py::1", "b.py::2", "a.py::1"]
+    split = parts(by_file(haystack), costs)
+    assert any(set(part) >= set(slow) for part in split)
+    culprit = fast[7]
+    runner = SimRunner(polluted("v", {culprit}))
+    [verdict] = runner.serve(
+        [investigate(Suspect("v", "victim", "shuffle 1", tuple(haystack)), costs=costs)]
+    )
+    assert verdict.confirmed and verdict.culprits == (culprit,)
+    assert not any(set(slow) & set(r.ids) for r in runner.requests if len(r.ids) > 1)
 
 
 def test_the_search_confirms_without_replaying_the_order() -> None:

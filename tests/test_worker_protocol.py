@@ -26,6 +26,7 @@ SAMPLES: list[protocol.Event] = [
         event=protocol.COLLECTED,
         missing=["test_a.py::test_gone"],
         renamed={"test_a.py::test_p[1-1]": "test_a.py::test_p[1-2]"},
+        seconds={"test_a.py": 0.0125},
     ),
     protocol.CollectReport(
         event=protocol.COLLECTREPORT, data={"nodeid": "test_b.py", "outcome": "failed"}

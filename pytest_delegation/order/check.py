@@ -27,6 +27,7 @@ from pytest_delegation.order.protocol import Client
 from pytest_delegation.order.protocol import Request
 from pytest_delegation.order.protocol import Run
 from pytest_delegation.order.protocol import Runner
+from pytest_delegation.order.search import Costs
 from pytest_delegation.order.search import Suspect
 from pytest_delegation.order.search import Verdict
 from pytest_delegation.order.search import groups
@@ -60,11 +61,11 @@ def check_order(
     verify: Callable[[list[Finding]], list[Finding]],
     notes: list[str] | None = None,
     readers: Mapping[str, frozenset[str]] | None = None,
-    durations: Mapping[str, float] | None = None,
+    costs: Costs | None = None,
 ) -> list[Finding]:
     """The findings; `notes` gets what the report should say of runs set aside;
     `readers`, the tests that can read each test module's globals (see `changer_first`);
-    `durations`, each test's seconds in its task's run (see `search.parts`)."""
+    `costs`, what the task runs measured (see `search.parts`)."""
     notes = notes if notes is not None else []
     task_of = {test: task for task, tests in tests_by_task.items() for test in tests}
     waves = [[list(tests_by_task[t]) for t in wave if tests_by_task.get(t)] for wave in plan.waves]
@@ -125,7 +126,7 @@ def check_order(
         leftovers = runner.serve(
             [
                 *(
-                    _settle(investigate_group(lead, rest, changes, durations), done, progress)
+                    _settle(investigate_group(lead, rest, changes, costs), done, progress)
                     for lead, rest in grouped
                 ),
                 *(_settle(_alone(idempotence(s.test)), done, progress) for s in repeated),
@@ -134,7 +135,7 @@ def check_order(
         rest = [s for more in leftovers for s in more]
         if rest:
             runner.serve(
-                [_settle(_alone(investigate(s, changes, durations)), done, progress) for s in rest]
+                [_settle(_alone(investigate(s, changes, costs)), done, progress) for s in rest]
             )
     except KeyboardInterrupt:
         # what was concluded before the interrupt is kept; its commands are not run

@@ -126,6 +126,8 @@ class TaskRunner:
         self.positions = positions or {}
         #: the controller's id -> the one a worker collected in its place
         self.renamed: dict[str, str] = {}
+        #: test file -> seconds a worker took to collect it, for the order check
+        self.collect_seconds: dict[str, float] = {}
         self.locations = {
             item.nodeid: item.location
             for items in (*items_by_task.values(), untagged)
@@ -211,6 +213,7 @@ class TaskRunner:
     def worker_collected(self, attempt: Attempt, event: dict[str, Any]) -> None:
         attempt.missing = list(event.get("missing", []))
         self.renamed.update(event.get("renamed") or {})
+        self.collect_seconds.update(event.get("seconds") or {})
 
     def worker_collectreport(self, attempt: Attempt, event: dict[str, Any]) -> None:
         report = self.sink.report(event["data"])

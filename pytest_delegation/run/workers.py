@@ -30,6 +30,7 @@ from pytest_delegation.collect.readers import state_readers
 from pytest_delegation.options import Settings
 from pytest_delegation.order.check import Interrupted
 from pytest_delegation.order.check import check_order
+from pytest_delegation.order.search import Costs
 from pytest_delegation.plan.model import Plan
 from pytest_delegation.report.model import Results
 from pytest_delegation.report.model import TimelineRow
@@ -166,7 +167,7 @@ class WorkerMode:
                 try:
                     findings, said = self.check_order(
                         plan, by_task, untagged, baseline, timeline, clock, seed,
-                        self.replayer.durations,
+                        Costs(self.replayer.durations, runner.collect_seconds),
                     )  # fmt: skip
                 except KeyboardInterrupt as stopped:
                     # before the bisections nothing is concluded; after, what was is kept
@@ -311,7 +312,7 @@ class WorkerMode:
         timeline: list[TimelineRow],
         clock: float,
         seed: int,
-        durations: Mapping[str, float] | None = None,
+        costs: Costs | None = None,
     ) -> tuple[list[Finding], list[str]]:
         """Replay the suite in other orders; pin every changed outcome to its culprit."""
         files = {
@@ -345,7 +346,7 @@ class WorkerMode:
                     self.config.rootpath, self.workers, unmeasured_reproduce(self.config)
                 ).verified,
                 notes=said,
-                durations=durations,
+                costs=costs,
                 readers=state_readers(
                     [i for items in (*by_task.values(), untagged) for i in items],
                     _conftests(self.config),

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 import signal
 import sys
+import time
 from typing import Any
 from typing import Literal
 import warnings
@@ -112,6 +113,9 @@ class Child:
         self.last_module = ""
         #: test files being collected -> the modules imported before, in snapshot runs
         self.collecting: dict[str, set[str]] = {}
+        #: collectors being collected -> when they started; test file -> seconds spent
+        self.collect_started: dict[str, float] = {}
+        self.collect_seconds: dict[str, float] = {}
         #: test file -> the project modules importing it imported, told with its first
         #: watched test: a victim may lean on what a test module imports (a submodule it
         #: reaches as an attribute), and the tests of that module are where it comes from
@@ -196,6 +200,7 @@ class Child:
                 event=protocol.COLLECTED,
                 missing=missing,
                 renamed={nodeid: item.nodeid for nodeid, item in found.items()},
+                seconds={f: round(s, 4) for f, s in self.collect_seconds.items()},
             )
         )
 
@@ -236,10 +241,18 @@ class Child:
         return True
 
     def pytest_collectstart(self, collector: pytest.Collector) -> None:
+        if isinstance(collector, (pytest.Module, pytest.Class)):
+            self.collect_started[collector.nodeid] = time.perf_counter()
         if self.snapshot and isinstance(collector, pytest.Module):
             self.collecting[collector.nodeid] = set(sys.modules)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        started = self.collect_started.pop(report.nodeid, None)
+        if started is not None:
+            # a class's collection is not within its module's: they add up
+            file = report.nodeid.split("::", 1)[0]
+            spent = time.perf_counter() - started
+            self.collect_seconds[file] = self.collect_seconds.get(file, 0.0) + spent
         before = self.collecting.pop(report.nodeid, None)
         if before is not None:
             found = sorted(

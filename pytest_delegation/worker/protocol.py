@@ -68,6 +68,9 @@ class Collected(TypedDict):
     #: spec id -> the id this worker collected in its place: a parametrized test whose
     #: ids are built at collection time (a date, a random value), matched by position
     renamed: dict[str, str]
+    #: test file -> seconds to collect it (its module and classes): a run that holds one
+    #: of its tests pays them, which the order check's bisection weighs
+    seconds: dict[str, float]
 
 
 class CollectReport(TypedDict):
