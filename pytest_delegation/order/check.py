@@ -82,7 +82,7 @@ def check_order(
     canonical = step.canonical
     runs = [(name, run) for (name, _), run in zip(sequences, step.plain, strict=True)]
     changes = _changes(canonical)
-    for key in never_undone(canonical):
+    for key in step.counters:
         count = sum(1 for t in canonical.ids if key in map(state_key, canonical.states.get(t, ())))
         line = (
             f"order check: no round keeps {key}: {count} tests changed it and none put it "
@@ -185,6 +185,8 @@ class _FirstSteps:
         self.task_of = task_of
         self.readers = readers
         self.canonical = Run(())
+        #: the state of the canonical run that no test put back (see `never_undone`)
+        self.counters: list[str] = []
         self.plain: list[Run] = []
         self._others: list[Run] | None = None
         self._has_canonical = False
@@ -202,8 +204,9 @@ class _FirstSteps:
         run: Run = yield self.requests[0]
         _forget_collection_imports(run)
         self.canonical, self._has_canonical = run, True
-        self._rounds = changer_first(run, self.readers)
-        self._twice = twice(run, self.baseline, frozenset(never_undone(run)))
+        self.counters = never_undone(run)
+        self._rounds = changer_first(run, self.readers, self.counters)
+        self._twice = twice(run, self.baseline, frozenset(self.counters))
         asked = [*self._rounds, *self._twice]
         if self._others is not None:
             asked += self._needing_all()
@@ -452,7 +455,11 @@ def without_changers(run: Run, plain: Sequence[Run] = ()) -> list[Request]:
     return [Request(rest, label="without state changers")]
 
 
-def changer_first(run: Run, readers: Mapping[str, frozenset[str]] | None = None) -> list[Request]:
+def changer_first(
+    run: Run,
+    readers: Mapping[str, frozenset[str]] | None = None,
+    counters: Sequence[str] | None = None,
+) -> list[Request]:
     """Runs that put state-changing tests first and keep what they changed in place.
 
     A victim hidden behind cleaners (tests that undo the pollution) never fails in the
@@ -470,6 +477,7 @@ def changer_first(run: Run, readers: Mapping[str, frozenset[str]] | None = None)
     `collect.readers`): the rounds past those that state elsewhere needs hold only
     them. A class in a test module whose cache seven tests leave seven ways cost seven
     runs of a whole suite (cachetools), where seven runs of that module's tests do.
+    ``counters``, the run's `never_undone` state when the caller has it already.
     """
     by_key: dict[str, dict[str, str]] = {}
     for test in run.ids:
@@ -478,7 +486,7 @@ def changer_first(run: Run, readers: Mapping[str, frozenset[str]] | None = None)
             key = state_key(change)
             # one test per value left; without a digest every test counts apart
             by_key.setdefault(key, {}).setdefault(left.get(key, test), test)
-    never = set(never_undone(run))
+    never = set(never_undone(run) if counters is None else counters)
     firsts = {key: list(values.values()) for key, values in by_key.items() if key not in never}
     audience = {key: _audience(key, readers or {}) for key in firsts}
     everyone = [len(tests) for key, tests in firsts.items() if audience[key] is None]

@@ -186,11 +186,13 @@ class Probes:
         try:
             with open(os.path.join(self.cache, key), "rb") as handle:
                 code, functions = marshal.load(handle)
+            # an entry of another shape is as damaged as a short one
+            found = [(str(name), int(line)) for name, line in functions]
         except (OSError, EOFError, ValueError, TypeError):
             return None
         if not isinstance(code, types.CodeType):
             return None
-        return code, [(str(name), int(line)) for name, line in functions]
+        return code, found
 
     def _store(self, key: str, found: tuple[types.CodeType, list[tuple[str, int]]]) -> None:
         if not key or self.cache is None:
