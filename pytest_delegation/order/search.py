@@ -413,14 +413,14 @@ def _bisect(
     test: str,
     interesting: Callable[[Run], bool],
     verdict: Verdict,
-    costs: Costs | None = None,
+    costs: Costs,
 ) -> Client[list[str] | None]:
     """Search for a single culprit: the candidates (each file's together, see `by_file`)
     in three parts that take about as long, the two cheapest run side by side (the third
     holds it when neither does), about log3(n) steps on the critical path instead of
     log2(n); then one run to check it, so a culprit is still only named after a run of
     it alone before the test."""
-    candidates, costs = by_file(haystack), costs or Costs()
+    candidates = by_file(haystack)
     while len(candidates) > 1:
         split = parts(candidates, costs)
         if len(split) > 2:

@@ -86,8 +86,6 @@ class Replayer:
         self.session = session
         self.config = session.config
         self.replayed: set[str] = set()
-        #: each test's seconds in its task's run (its phases), for the order check
-        self.durations: dict[str, float] = {}
         #: warnings already shown: every worker reads the same ini and conftests, and
         #: a warning they all raise (an unknown ini key) is shown once
         self.warned: set[tuple[str, ...]] = set()
@@ -99,7 +97,6 @@ class Replayer:
         if nodeid in self.replayed:
             return
         self.replayed.add(nodeid)
-        self.durations[nodeid] = sum(getattr(r, "duration", 0.0) or 0.0 for r in reports)
         replay_test(self.config, nodeid, location, reports)
 
     def warning(self, event: dict[str, Any]) -> None:

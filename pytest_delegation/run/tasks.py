@@ -126,7 +126,9 @@ class TaskRunner:
         self.positions = positions or {}
         #: the controller's id -> the one a worker collected in its place
         self.renamed: dict[str, str] = {}
-        #: test file -> seconds a worker took to collect it, for the order check
+        #: what the order check's bisection weighs: each test's seconds in its task's
+        #: last run (its phases), and each test file's collection
+        self.durations: dict[str, float] = {}
         self.collect_seconds: dict[str, float] = {}
         self.locations = {
             item.nodeid: item.location
@@ -242,6 +244,7 @@ class TaskRunner:
                 outcome, report.when, report.outcome, hasattr(report, "wasxfail")
             )
         attempt.outcomes[nodeid] = outcome or Outcome.ERROR
+        self.durations[nodeid] = sum(getattr(r, "duration", 0.0) or 0.0 for r in reports)
         self._show(attempt, nodeid, location, reports)
 
     def _show(self, attempt: Attempt, nodeid: str, location: Location, reports: list[Any]) -> None:

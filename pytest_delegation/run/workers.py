@@ -167,7 +167,7 @@ class WorkerMode:
                 try:
                     findings, said = self.check_order(
                         plan, by_task, untagged, baseline, timeline, clock, seed,
-                        Costs(self.replayer.durations, runner.collect_seconds),
+                        Costs(runner.durations, runner.collect_seconds),
                     )  # fmt: skip
                 except KeyboardInterrupt as stopped:
                     # before the bisections nothing is concluded; after, what was is kept
@@ -246,7 +246,6 @@ class WorkerMode:
         clock: float,
     ) -> TaskRunner:
         runnable = [t for wave in plan.waves for t in wave if by_task.get(t)]
-        self.replayer = Replayer(session)
         scheduler = Scheduler(
             plan,
             runnable,
@@ -260,7 +259,7 @@ class WorkerMode:
             {t: [as_item(i) for i in by_task[t]] for t in runnable},
             [as_item(i) for i in untagged],
             results,
-            self.replayer,
+            Replayer(session),
             WaveHooks(self.config, plan, runnable, results, self.progress.wave_started),
             self.progress,
             add_finding,
