@@ -225,10 +225,19 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if started_by_us or config.getoption("delegation_child", None):
         return
-    from pytest_delegation.session import DelegationSession
+    from pytest_delegation.run.early import server_for
 
     settings = options.take_over_xdist(config, options.resolve(config))
-    session = DelegationSession(config, settings)
+    # first: the server imports while the rest of the plugin does (run/early.py)
+    server = server_for(config, settings)
+    try:
+        from pytest_delegation.session import DelegationSession
+
+        session = DelegationSession(config, settings, server)
+    except BaseException:
+        if server is not None:
+            server.close()
+        raise
     config.pluginmanager.register(session, DelegationSession.name)
 
 

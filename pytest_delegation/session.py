@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from pytest_delegation.branches.driver import BranchDriver
     from pytest_delegation.ci.generate import Generated
     from pytest_delegation.report.suggestion import Suggestion
+    from pytest_delegation.run.forkserver import ForkServer
     from pytest_delegation.worker.tracker import Tracker
 
 
@@ -63,7 +64,9 @@ RUN_CHECKS = ("isolation", "boundaries", "order")
 class DelegationSession:
     name = "delegation-session"
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(
+        self, config: pytest.Config, settings: Settings, server: ForkServer | None = None
+    ) -> None:
         self.config = config
         self.settings = settings
         #: the session's start by the file clock (None: it never began): run/residue.py
@@ -115,10 +118,12 @@ class DelegationSession:
         #: another CI job's tasks that did not pass -> the task that failed first
         self.upstream: dict[str, str] = {}
         self.runner: WorkerMode | InProcess | None = (
-            WorkerMode(config, settings, self.workers)
+            WorkerMode(config, settings, self.workers, server)
             if self.workers and self.branches is None
             else None
         )
+        if server is not None and not isinstance(self.runner, WorkerMode):
+            server.close()  # started early (run/early.py) for workers that won't run
         if any(dest == STDOUT for _, dest in settings.reports):
             # before pytest's terminal reporter takes sys.stdout (this runs tryfirst)
             self.stdout, sys.stdout = sys.stdout, sys.stderr
@@ -173,8 +178,6 @@ class DelegationSession:
             return True  # every tree collects its own tests
         if self._cached_collection(session):
             return True  # pytest's own collection is skipped
-        if isinstance(self.runner, WorkerMode) and not self.config.option.collectonly:
-            self.runner.start_server()
         return None
 
     def _cached_collection(self, session: pytest.Session) -> bool:
@@ -560,6 +563,8 @@ class DelegationSession:
             terminalreporter.write_line(self.generated.summary(tasks), bold=True)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if isinstance(self.runner, WorkerMode):
+            self.runner.close()  # a session that never started: another plugin failed
         interrupts.restore()
         if self.began is not None:
             residue.sweep(self.began)

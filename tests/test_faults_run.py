@@ -162,6 +162,54 @@ def test_a_dead_fork_server_leaves_every_run_to_be_run(
         assert "no test changed outcome in 4 orders" in result.stdout.str()
 
 
+SERVER_BEFORE_SESSION = """
+import os
+from pathlib import Path
+
+
+def pytest_sessionstart(session):
+    if session.config.getoption("delegation_child", None):
+        return  # a worker
+    # the fork server is the controller's child from its configure on (run/early.py)
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+    commands = [Path(f"/proc/{pid}/cmdline").read_text() for pid in children]
+    Path("servers").write_text(str(sum("run/forkserver.py" in c for c in commands)))
+"""
+
+
+def test_the_fork_server_starts_before_the_session(pytester: pytest.Pytester) -> None:
+    """Started at configure, its imports overlap the session's start and the collection:
+    started as pytest collected, it was the first workers' wait on a small suite."""
+    pytester.makeconftest(SERVER_BEFORE_SESSION)
+    pytester.makepyfile(test_a="def test_a():\n    pass\n", test_b="def test_b():\n    pass\n")
+    result = run(pytester, "--delegation-plan=auto")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert (pytester.path / "servers").read_text() == "1"
+    check_left_nothing(pytester, {"test_a.py::test_a", "test_b.py::test_b"})
+
+
+@pytest.mark.parametrize("failure", ["plan", "later-plugin"])
+def test_a_session_that_never_starts_leaves_no_fork_server(
+    pytester: pytest.Pytester, failure: str
+) -> None:
+    """The server starts before the plan is read and before the other plugins configure:
+    a plan with an error, or a plugin whose configure fails after ours, closes it."""
+    if failure == "plan":
+        pytester.makefile(".yaml", delegation="tasks:\n  a: {tests: [test_a.py], oops: 1}\n")
+    else:
+        pytester.makeconftest("def pytest_configure(config):\n    raise RuntimeError('boom')\n")
+    pytester.makepyfile(test_a="def test_a():\n    pass\n")
+    result = run(pytester, *(() if failure == "plan" else ("--delegation-plan=auto",)))
+    assert result.ret != pytest.ExitCode.OK
+    output = result.stdout.str() + result.stderr.str()
+    assert ("oops" in output) if failure == "plan" else ("boom" in output), output
+    deadline = time.monotonic() + 5
+    while processes_of(pytester.path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_of(pytester.path) == []
+    assert temp_folders() == set()
+
+
 # -- 5. tests that never ran ------------------------------------------------------------
 
 

@@ -64,7 +64,7 @@ def fails():
 
 
 def run_probed(source: str) -> tuple[dict[str, object], dict[int, None], list[tuple[str, int]]]:
-    code, functions = probed_code(source.encode(), "/p/mod.py", 0)
+    code, functions = probed_code(source.encode(), "/p/mod.py")
     ran: dict[int, None] = {}
     namespace: dict[str, object] = {PROBE: ran.setdefault, "__name__": "mod"}
     exec(code, namespace)

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 import contextlib
-import os
 from pathlib import Path
 import shutil
 import tempfile
@@ -37,12 +36,9 @@ from pytest_delegation.report.model import TimelineRow
 from pytest_delegation.report.progress import Progress
 from pytest_delegation.run import interrupts
 from pytest_delegation.run.argv import coverage_target
-from pytest_delegation.run.argv import measures_processes
 from pytest_delegation.run.argv import unmeasured_reproduce
 from pytest_delegation.run.argv import worker_argv
-from pytest_delegation.run.argv import worker_env
 from pytest_delegation.run.forkserver import ForkServer
-from pytest_delegation.run.forkserver import start_server
 from pytest_delegation.run.pool import Handle
 from pytest_delegation.run.pool import Pool
 from pytest_delegation.run.process import Launcher
@@ -64,11 +60,18 @@ def as_item(item: pytest.Item) -> TaskItem:
 class WorkerMode:
     """Everything of a session that starts processes (``--delegation-workers`` >= 1)."""
 
-    def __init__(self, config: pytest.Config, settings: Settings, workers: int) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        workers: int,
+        server: ForkServer | None = None,
+    ) -> None:
         self.config = config
         self.settings = settings
         self.workers = workers
-        self.server: ForkServer | None = None
+        #: started as the plugin configured (run/early.py); None: every worker spawns
+        self.server = server
         self.argv = worker_argv(config)
         #: the order check's runs: the same, but never measuring coverage
         self.replay_argv = worker_argv(config, measure=False)
@@ -85,23 +88,6 @@ class WorkerMode:
         self.positions: dict[str, int] = {}
         #: dependencies another CI job ran that did not pass -> the task that failed
         self.upstream: dict[str, str] = {}
-
-    def start_server(self) -> None:
-        """Start the server workers fork from (see forkserver.py), while pytest collects."""
-        if self.settings.start != "fork":
-            return
-        if self.coverage is None and measures_processes(os.environ):
-            # coverage measured from a process's start-up (COVERAGE_PROCESS_START, with
-            # `coverage run`): a forked worker has no start-up, spawn them. pytest-cov's
-            # --cov is fine: it starts measuring in the forked child, as in a spawned one
-            return
-        # the server itself never measures: its children would inherit the tracer
-        self.server = start_server(
-            self.argv,
-            self.config.invocation_params.dir,
-            worker_env(None, measure=False),
-            self.settings.preload,
-        )
 
     def close(self) -> None:
         if self.server is not None:

@@ -42,11 +42,11 @@ PROBE = "__pytest_delegation_probe__"
 
 
 class _Inserter(ast.NodeTransformer):
-    """Puts ``PROBE(k)`` first in every function body, numbering from `first`."""
+    """Puts ``PROBE(k)`` first in every function body, numbering from 0."""
 
-    def __init__(self, first: int) -> None:
-        self.next = first
-        #: k - first -> (qualified name, first line), as the code object will have them
+    def __init__(self) -> None:
+        self.next = 0
+        #: k -> (qualified name, first line), as the code object will have them
         self.functions: list[tuple[str, int]] = []
         self.scope: list[str] = []
 
@@ -101,12 +101,10 @@ class _Inserter(ast.NodeTransformer):
         return node
 
 
-def probed_code(
-    source: bytes, filename: str, first: int = 0
-) -> tuple[types.CodeType, list[tuple[str, int]]]:
-    """A module's code with probes numbered from `first`, and (qualname, line) per probe."""
+def probed_code(source: bytes, filename: str) -> tuple[types.CodeType, list[tuple[str, int]]]:
+    """A module's code with probes numbered from 0, and (qualname, line) per probe."""
     tree = ast.parse(source, filename)
-    inserter = _Inserter(first)
+    inserter = _Inserter()
     tree = inserter.visit(tree)
     # dont_inherit: this module's own `from __future__` flags must not leak into theirs
     code = compile(tree, filename, "exec", dont_inherit=True)
