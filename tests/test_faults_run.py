@@ -188,6 +188,25 @@ def test_the_fork_server_starts_before_the_session(pytester: pytest.Pytester) ->
     check_left_nothing(pytester, {"test_a.py::test_a", "test_b.py::test_b"})
 
 
+def test_what_a_conftest_configure_puts_in_the_environment_reaches_the_workers(
+    pytester: pytest.Pytester,
+) -> None:
+    """The server starts before the conftests configure; each worker's environment is
+    still its run's own, taken as it starts."""
+    pytester.makeconftest(
+        "import os\n\n"
+        "def pytest_configure(config):\n"
+        "    if not config.getoption('delegation_child', None):  # the controller only\n"
+        "        os.environ['SET_AT_CONFIGURE'] = 'yes'\n"
+    )
+    pytester.makepyfile(
+        test_a="import os\n\ndef test_a():\n    assert os.environ['SET_AT_CONFIGURE'] == 'yes'\n"
+    )
+    result = run(pytester, "--delegation-plan=auto")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.assert_outcomes(passed=1)
+
+
 @pytest.mark.parametrize("failure", ["plan", "later-plugin"])
 def test_a_session_that_never_starts_leaves_no_fork_server(
     pytester: pytest.Pytester, failure: str

@@ -5,6 +5,10 @@ first workers' wait on a small suite: started here, it overlaps the controller's
 imports, the plan's loading and pytest's collection instead of following them. Only
 this module and `argv` are imported for it. A run that turns out to start no worker
 (a plan with branches, an error in the plan) closes it unused.
+
+The server keeps the environment of this moment; each worker still gets the environment
+of its own run (`forkserver._child` replaces it), so what a later ``pytest_configure``
+(a conftest's) puts in ``os.environ`` reaches the workers as before.
 """
 
 from __future__ import annotations
