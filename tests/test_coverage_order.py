@@ -263,3 +263,49 @@ def test_no_cov_in_reproduce_commands_only_where_it_is_known(
         option=SimpleNamespace(no_cov=False), invocation_params=SimpleNamespace(args=args)
     )
     assert unmeasured_reproduce(cast("pytest.Config", config)) == expected
+
+
+NEEDS_MULTIPROCESSING = """\
+import sys
+
+
+def test_process_name():
+    # what structlog's processors read: logging names the process only once
+    # multiprocessing was imported, by someone
+    assert "multiprocessing" in sys.modules
+"""
+
+
+def test_a_test_that_passes_in_its_task_only_under_coverage_is_brittle_not_flaky(
+    pytester: pytest.Pytester,
+) -> None:
+    """structlog: `tests/test_utils.py` imports multiprocessing at collection, and 15
+    tests of another module need it. Under ``--cov`` their task run passes (coverage
+    imports multiprocessing), the unmeasured order runs without test_utils.py fail: the
+    plugin called all 15 flaky ("make the test deterministic")."""
+    import sys
+
+    import coverage  # noqa: F401
+
+    assert "multiprocessing" in sys.modules, "coverage no longer imports it: pick another"
+    changer = "import os\n\n\ndef test_change():\n    os.environ['LEFT_BEHIND'] = '{}'\n"
+    pytester.makepyfile(
+        # a changer before it in every order: it runs without them, and without the setter
+        test_a=changer.format("a"),
+        test_needs=NEEDS_MULTIPROCESSING,
+        test_z=changer.format("z"),
+        test_0setter="import multiprocessing\n\n\ndef test_current():\n"
+        "    assert multiprocessing.current_process().name\n",
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "pytest_cov.plugin", "--cov", "--cov-report=",
+        "--delegation-report", "--delegation-report=json:r.json", "--delegation-plan=auto",
+        "--delegation-check=all", "--delegation-seed=1", "--delegation-shuffles=0",
+    )  # fmt: skip
+    data = json.loads((pytester.path / "r.json").read_text())
+    rules = [(f["rule"], f.get("kind"), f.get("test")) for f in data["findings"]]
+    assert ("flaky", None, "test_needs.py::test_process_name") not in rules, rules
+    [finding] = [f for f in data["findings"] if f["rule"] == "hidden-ordering-dependency"]
+    assert (finding["kind"], finding["test"]) == ("brittle", "test_needs.py::test_process_name")
+    assert finding["culprit_test"] == "test_0setter.py::test_current", finding
+    assert result.ret == 1, result.stdout.str()

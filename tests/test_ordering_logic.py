@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 import random
 from typing import Any
+from typing import TypeVar
 
 from pytest_delegation.checks.findings import Finding
 from pytest_delegation.order.check import changer_first
@@ -20,7 +21,9 @@ from pytest_delegation.order.search import Costs
 from pytest_delegation.order.search import Suspect
 from pytest_delegation.order.search import Verdict
 from pytest_delegation.order.search import by_file
+from pytest_delegation.order.search import groups
 from pytest_delegation.order.search import investigate
+from pytest_delegation.order.search import investigate_group
 from pytest_delegation.order.search import orders
 from pytest_delegation.order.search import parts
 from pytest_delegation.order.search import suspects
@@ -30,6 +33,7 @@ from pytest_delegation.worker.protocol import AGAIN
 
 
 Suite = Callable[[tuple[str, ...]], dict[str, str]]
+T = TypeVar("T")
 
 
 def polluted(victim: str, culprits: set[str], cleaners: set[str] = frozenset()) -> Suite:  # type: ignore[assignment]
@@ -52,7 +56,7 @@ def polluted(victim: str, culprits: set[str], cleaners: set[str] = frozenset()) 
     return outcomes
 
 
-def drive(client: Client[Verdict], suite: Suite) -> tuple[Verdict, int]:
+def drive(client: Client[T], suite: Suite) -> tuple[T, int]:
     """Answer every request with a fresh simulated run; count the runs."""
     runs = 0
     try:
@@ -499,7 +503,6 @@ def test_a_group_member_that_fails_without_the_culprit_gets_runs_of_its_own() ->
     """A member polluted by another member changes in the run without the culprits too:
     that run says nothing of it, so it gets its own pair (alone, after the culprit)."""
     from pytest_delegation.order.search import groups
-    from pytest_delegation.order.search import investigate_group
 
     prefix = tuple(f"t{i}" for i in range(30))
     victims = [f"v{i}" for i in range(6)]
@@ -524,7 +527,6 @@ def test_victims_of_one_cause_are_settled_together_and_reported_once() -> None:
     """Item 8: sixty victims of one polluter were each confirmed with a full replay and
     bisected apart. The earliest is bisected; the others share two runs."""
     from pytest_delegation.order.search import groups
-    from pytest_delegation.order.search import investigate_group
 
     prefix = tuple(f"t{i}" for i in range(64))
     victims = [f"v{i}" for i in range(20)]
@@ -559,7 +561,6 @@ def test_victims_of_one_cause_are_settled_together_and_reported_once() -> None:
 
 def test_a_victim_that_fails_after_the_leaders_culprit_only_with_others_is_handed_back() -> None:
     """In the group run, x fails because of v0, not of the culprit: its pair run passes."""
-    from pytest_delegation.order.search import investigate_group
 
     causes = {"v0": {"p"}, "v1": {"p"}, "x": {"v0"}}
     suite = many_victims(causes)
@@ -798,3 +799,48 @@ def test_a_test_that_changed_only_a_counter_nobody_puts_back_does_not_run_twice(
     [doubled] = twice(run, baseline, frozenset({"global pkg.counter"}))
     assert doubled.ids == ("t3", "t3" + AGAIN)
     assert len(twice(run, baseline)[0].ids) == 24
+
+
+def needs_in_the_run(victims: set[str], setter: str) -> Suite:
+    """The victims pass only when `setter` is in the run, anywhere: its module imports
+    what they need as it is collected (structlog's tests/test_utils.py and
+    ``multiprocessing``)."""
+
+    def outcomes(ids: tuple[str, ...]) -> dict[str, str]:
+        ok = setter in ids
+        return {t: ("passed" if ok or t not in victims else "failed") for t in ids}
+
+    return outcomes
+
+
+def test_a_victim_that_fails_after_its_own_task_too_leans_on_a_test_of_a_plain_order() -> None:
+    """structlog with --cov: the task run passed (coverage imports multiprocessing), the
+    unmeasured runs fail without tests/test_utils.py. It was called flaky: the change
+    "did not come back" after its own task's tests."""
+    suite = needs_in_the_run({"v"}, "s")
+    plain = ("a", "b", "h", "s", "c")
+    suspect = Suspect("v", "victim", "without state changers", ("a", "b"), home=("h",))
+    verdict, _ = drive(investigate(suspect), suite)
+    assert not verdict.confirmed  # without the plain order's tests, nothing to go on
+    suspect.passed_with = plain
+    verdict, _ = drive(investigate(suspect), suite)
+    assert verdict.confirmed, verdict
+    assert (verdict.kind, verdict.culprits) == ("brittle", ("s",))
+
+
+def test_a_group_whose_lead_turns_brittle_is_settled_together() -> None:
+    victims = {"v1", "v2", "v3", "v4"}
+    suite = needs_in_the_run(victims, "s")
+    plain = ("a", "s", "b", "v1", "v2", "v3", "v4")
+    found = [
+        Suspect(v, "victim", "without state changers", ("a", "b"), home=("a",),
+                passed_with=tuple(t for t in plain if t != v), position=i)
+        for i, v in enumerate(sorted(victims))
+    ]  # fmt: skip
+    [(lead, rest)] = groups(found)
+    (verdicts, left), runs = drive(investigate_group(lead, rest), suite)
+    assert left == []
+    assert {(v.test, v.kind, v.culprits) for v in verdicts} == {
+        (v, "brittle", ("s",)) for v in victims
+    }
+    assert runs <= 12, runs  # the members take two runs between them, not a search each

@@ -88,6 +88,9 @@ class Suspect:
     #: the tests after it in that run: their modules were imported (collected) before
     #: it ran, so a change with nothing before it may still come from one of them
     after: tuple[str, ...] = ()
+    #: the other tests of a plain order it passed in (the canonical one): where a victim
+    #: fails alone and after its own task's tests too, its setter is among them
+    passed_with: tuple[str, ...] = ()
 
 
 # revealing runs kept per suspect, tried in turn for a confirmation
@@ -220,12 +223,19 @@ def investigate(
         alone = yield Request((test,), label="confirm", fresh=True)
     if suspect.kind == "victim" and kind_of_run("victim", alone.outcomes.get(test)):
         # it fails on its own, yet passed in its task's run: it leans on a test of its
-        # own task that ran before it there (a brittle test inside one task)
-        if not suspect.home:
-            return verdict
-        verdict.kind, prefix = "brittle", suspect.home
-        check = yield Request((*prefix, test))
-        if not kind_of_run("brittle", check.outcomes.get(test)):
+        # own task that ran before it there (a brittle test inside one task). Or, when
+        # it fails after those too, its task's run was not like these runs (coverage
+        # measured it, and coverage imports what the test needs): it leans on a test
+        # of a plain order it passed in, a test module that imports that at collection
+        verdict.kind, prefix = "brittle", ()
+        for before in dict.fromkeys((suspect.home, suspect.passed_with)):
+            if not before:
+                continue
+            check = yield Request((*before, test))
+            if kind_of_run("brittle", check.outcomes.get(test)):
+                prefix = before
+                break
+        if not prefix:
             return verdict
     elif suspect.kind == "brittle" and kind_of_run("brittle", alone.outcomes.get(test)):
         # it passes alone, yet failed in its task's run: a test of its own task that ran
@@ -308,7 +318,9 @@ def investigate_group(
     own. 61 victims of one import took 2 runs this way, not 122.
     """
     lead = yield from investigate(leader, changes, costs)
-    if not lead.confirmed or not lead.culprits or lead.kind != leader.kind or not members:
+    # the lead's kind may differ from the run's (a victim there that needs a setter, see
+    # `investigate`): each member is settled on its own runs with the lead's culprits
+    if not lead.confirmed or not lead.culprits or not members:
         return [lead], list(members)
     culprits = lead.culprits
     together = yield Request((*culprits, *(m.test for m in members)), label="group", fresh=True)
