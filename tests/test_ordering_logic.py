@@ -822,7 +822,7 @@ def test_a_victim_that_fails_after_its_own_task_too_leans_on_a_test_of_a_plain_o
     suspect = Suspect("v", "victim", "without state changers", ("a", "b"), home=("h",))
     verdict, _ = drive(investigate(suspect), suite)
     assert not verdict.confirmed  # without the plain order's tests, nothing to go on
-    suspect.passed_with = plain
+    suspect.passed_in = (*plain, "v")
     verdict, _ = drive(investigate(suspect), suite)
     assert verdict.confirmed, verdict
     assert (verdict.kind, verdict.culprits) == ("brittle", ("s",))
@@ -834,7 +834,7 @@ def test_a_group_whose_lead_turns_brittle_is_settled_together() -> None:
     plain = ("a", "s", "b", "v1", "v2", "v3", "v4")
     found = [
         Suspect(v, "victim", "without state changers", ("a", "b"), home=("a",),
-                passed_with=tuple(t for t in plain if t != v), position=i)
+                passed_in=plain, position=i)
         for i, v in enumerate(sorted(victims))
     ]  # fmt: skip
     [(lead, rest)] = groups(found)

@@ -109,7 +109,7 @@ def check_order(
         if suspect.test in own:
             suspect.home = tuple(own[: list(own).index(suspect.test)])
         if canonical.outcomes.get(suspect.test) == Outcome.PASSED:
-            suspect.passed_with = tuple(t for t in canonical.ids if t != suspect.test)
+            suspect.passed_in = canonical.ids  # one tuple for all: only a few read it
     found += _passing_alone(tests_by_task, task_of, alone, found)
     if not found and not repeated:
         say(f"order check: no test changed outcome in {len(runs)} orders")

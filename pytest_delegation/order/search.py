@@ -88,9 +88,9 @@ class Suspect:
     #: the tests after it in that run: their modules were imported (collected) before
     #: it ran, so a change with nothing before it may still come from one of them
     after: tuple[str, ...] = ()
-    #: the other tests of a plain order it passed in (the canonical one): where a victim
-    #: fails alone and after its own task's tests too, its setter is among them
-    passed_with: tuple[str, ...] = ()
+    #: a plain order it passed in (the canonical one): where a victim fails alone and
+    #: after its own task's tests too, its setter is among that order's other tests
+    passed_in: tuple[str, ...] = ()
 
 
 # revealing runs kept per suspect, tried in turn for a confirmation
@@ -228,7 +228,8 @@ def investigate(
         # measured it, and coverage imports what the test needs): it leans on a test
         # of a plain order it passed in, a test module that imports that at collection
         verdict.kind, prefix = "brittle", ()
-        for before in dict.fromkeys((suspect.home, suspect.passed_with)):
+        others = tuple(t for t in suspect.passed_in if t != test)
+        for before in dict.fromkeys((suspect.home, others)):
             if not before:
                 continue
             check = yield Request((*before, test))
